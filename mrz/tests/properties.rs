@@ -1,0 +1,85 @@
+//! Property tests: check digits round-trip, and a single changed character in a checked field is never accepted
+//! silently (it fails a check, or it is repaired back and reported).
+use proptest::prelude::*;
+use tamga_mrz::{ParseOptions, char_value, compute_check_digit, parse_lines, verify_check_digit};
+use time::macros::date;
+
+fn opts() -> ParseOptions {
+    ParseOptions::new(date!(2026 - 11 - 21))
+}
+
+fn cd(s: &str) -> char {
+    char::from(compute_check_digit(s.bytes()).unwrap())
+}
+
+/// A valid TD3 built from generated fields.
+fn td3(number: &str, birth: &str, expiry: &str, personal: &str) -> [String; 2] {
+    let l1 = format!("{:<<44}", "P<UTOERIKSSON<<ANNA<MARIA");
+    let number = format!("{number:<<9}");
+    let personal = format!("{personal:<<14}");
+    let personal_cd = if personal.bytes().all(|c| c == b'<') { '<' } else { cd(&personal) };
+    let body = format!(
+        "{number}{}UTO{birth}{}F{expiry}{}{personal}{personal_cd}",
+        cd(&number),
+        cd(birth),
+        cd(expiry)
+    );
+    let over = format!("{}{}{}", &body[0..10], &body[13..20], &body[21..43]);
+    [l1, format!("{body}{}", cd(&over))]
+}
+
+fn date6() -> impl Strategy<Value = String> {
+    (0u8..100, 1u8..13, 1u8..29).prop_map(|(y, m, d)| format!("{y:02}{m:02}{d:02}"))
+}
+
+proptest! {
+    #[test]
+    fn check_digit_round_trip(s in "[A-Z0-9<]{1,30}") {
+        let c = compute_check_digit(s.bytes()).unwrap();
+        prop_assert!(verify_check_digit(s.bytes(), c));
+        for other in (b'0'..=b'9').filter(|&d| d != c) {
+            prop_assert!(!verify_check_digit(s.bytes(), other));
+        }
+    }
+
+    #[test]
+    fn generated_documents_parse_valid(number in "[A-Z0-9]{9}", birth in date6(), expiry in date6(),
+                                        personal in "[A-Z0-9]{0,14}") {
+        let lines = td3(&number, &birth, &expiry, &personal);
+        let m = parse_lines(&lines, &opts()).unwrap();
+        prop_assert!(m.valid, "{:?}", m);
+        prop_assert_eq!(&m.document_number, &number);
+        prop_assert!(m.corrections.is_empty());
+    }
+
+    #[test]
+    fn single_change_in_a_checked_field_is_caught(number in "[A-Z0-9]{9}", birth in date6(), expiry in date6(),
+                                                  personal in "[A-Z0-9]{1,14}", pos in 0usize..43,
+                                                  replacement in "[A-Z0-9<]") {
+        let lines = td3(&number, &birth, &expiry, &personal);
+        let original = parse_lines(&lines, &opts()).unwrap();
+        // Checked positions of line 2: number and its check, birth, expiry, personal number, their checks.
+        prop_assume!(!(10..13).contains(&pos) && pos != 20);
+        let old = lines[1].as_bytes()[pos];
+        let new = replacement.as_bytes()[0];
+        prop_assume!(old != new);
+        // The ICAO scheme cannot see a swap between characters of equal value modulo 10 (0, A, K, U, <) in
+        // an alphanumeric field; that limit of the standard is tested separately below.
+        let alphanumeric = pos < 9 || (28..42).contains(&pos);
+        prop_assume!(!alphanumeric || char_value(old).unwrap() % 10 != char_value(new).unwrap() % 10);
+        let mut l2 = lines[1].clone().into_bytes();
+        l2[pos] = new;
+        let l2 = String::from_utf8(l2).unwrap();
+        let m = parse_lines(&[lines[0].as_str(), l2.as_str()], &opts()).unwrap();
+        let repaired_back = !m.corrections.is_empty() && m.lines == original.lines;
+        let reported = !m.corrections.is_empty();
+        prop_assert!(!m.valid || repaired_back || reported,
+            "change at {} {:?}->{:?} accepted silently: {:?}", pos + 1, old as char, new as char, m);
+    }
+}
+
+#[test]
+fn equal_weight_swaps_are_a_limit_of_the_standard() {
+    // 0 and A both weigh 0 modulo 10: the check digit cannot tell L898902C3 from L8989A2C3.
+    assert_eq!(cd("L898902C3"), cd("L8989A2C3"));
+}
