@@ -49,7 +49,7 @@ fn classify(e: &tokio_serial::Error) -> OpenErrorKind {
         tokio_serial::ErrorKind::NoDevice => OpenErrorKind::Absent,
         tokio_serial::ErrorKind::Io(K::NotFound) => OpenErrorKind::Absent,
         tokio_serial::ErrorKind::Io(K::PermissionDenied) => OpenErrorKind::PermissionDenied,
-        tokio_serial::ErrorKind::Io(K::ResourceBusy) => OpenErrorKind::Busy,
+        tokio_serial::ErrorKind::Io(K::ResourceBusy | K::WouldBlock) => OpenErrorKind::Busy,
         _ if e.description.contains("busy") => OpenErrorKind::Busy,
         _ => OpenErrorKind::Other,
     }
