@@ -1,1 +1,85 @@
-fn main() {}
+//! `tamga`: the registration window agent. Today it holds the technician CLI (MRZ parsing and reading, device
+//! profiles, port discovery) and the reader demo; the daemon joins it in later issues.
+//!
+//! This is the binary edge: errors from the libraries get context here (anyhow) and become exit codes.
+
+mod cli;
+mod logging;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tamga",
+    version,
+    about = "Registration window agent: devices, checks, signed bundles"
+)]
+struct Args {
+    /// Log output format (logs go to stderr).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "pretty",
+        env = "TAMGA_LOG_FORMAT"
+    )]
+    log_format: logging::Format,
+    /// Log level or filter (tracing EnvFilter syntax, e.g. `info` or `tamga_drivers=debug`). RUST_LOG wins.
+    #[arg(long, global = true, default_value = "warn", env = "TAMGA_LOG")]
+    log: String,
+    /// A directory of extra device profiles (`*.toml`); a file there replaces a built-in profile of its name.
+    #[arg(long, global = true, env = "TAMGA_PROFILES_DIR")]
+    profiles_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Machine readable zones: parse text, or read a document from a reader.
+    #[command(subcommand)]
+    Mrz(cli::mrz::MrzCommand),
+    /// Device profiles: list, show, validate.
+    #[command(subcommand)]
+    Profiles(cli::profiles::ProfilesCommand),
+    /// Devices attached to this workstation.
+    #[command(subcommand)]
+    Devices(cli::devices::DevicesCommand),
+    /// Runs the reader demo: simulated readers on pseudo-terminals, read through the real driver.
+    #[cfg(feature = "demo")]
+    Demo(cli::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = logging::init(args.log_format, &args.log) {
+        eprintln!("tamga: {e:#}");
+        return ExitCode::from(2);
+    }
+    let ctx = cli::Context {
+        profiles_dir: args.profiles_dir,
+    };
+    let result = match args.command {
+        Command::Mrz(c) => cli::mrz::run(c, &ctx),
+        Command::Profiles(c) => cli::profiles::run(c, &ctx),
+        Command::Devices(c) => cli::devices::run(c, &ctx),
+        #[cfg(feature = "demo")]
+        Command::Demo(a) => cli::demo::run(a, &ctx),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            // The reader of our output went away (`tamga ... | head`): nothing left to say.
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tamga: {e:#}");
+            ExitCode::from(cli::EXIT_ERROR)
+        }
+    }
+}

@@ -79,7 +79,11 @@ pub fn open(path: &Path, settings: &SerialSettings) -> Result<SerialStream, Open
     };
     // A path that does not exist is reported as such before the serial layer turns it into a vaguer error.
     if std::fs::metadata(path).is_err() {
-        return Err(OpenError { path: path.to_owned(), kind: OpenErrorKind::Absent, detail: "no such device".into() });
+        return Err(OpenError {
+            path: path.to_owned(),
+            kind: OpenErrorKind::Absent,
+            detail: "no such device".into(),
+        });
     }
     tokio_serial::new(path.to_string_lossy(), settings.baud)
         .data_bits(data_bits)
@@ -87,5 +91,9 @@ pub fn open(path: &Path, settings: &SerialSettings) -> Result<SerialStream, Open
         .stop_bits(stop_bits)
         .flow_control(flow)
         .open_native_async()
-        .map_err(|e| OpenError { path: path.to_owned(), kind: classify(&e), detail: e.description.clone() })
+        .map_err(|e| OpenError {
+            path: path.to_owned(),
+            kind: classify(&e),
+            detail: e.description.clone(),
+        })
 }

@@ -81,7 +81,12 @@ struct RawProfile {
 pub enum ProfileError {
     /// The file is not a valid profile.
     #[error("{file}:{line}:{column}: {message}")]
-    Invalid { file: String, line: usize, column: usize, message: String },
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// The file cannot be read.
     #[error("{file}: cannot read the profile: {reason}")]
     Io { file: String, reason: String },
@@ -99,7 +104,10 @@ pub(crate) struct Problem {
 
 impl Problem {
     pub(crate) fn new(span: std::ops::Range<usize>, message: impl Into<String>) -> Self {
-        Problem { span, message: message.into() }
+        Problem {
+            span,
+            message: message.into(),
+        }
     }
 }
 
@@ -116,16 +124,25 @@ impl Profile {
     pub fn parse(file: &str, src: &str) -> Result<Profile, ProfileError> {
         let invalid = |span: Option<std::ops::Range<usize>>, message: String| {
             let (line, column) = span.map_or((1, 1), |s| line_col(src, s.start));
-            ProfileError::Invalid { file: file.to_owned(), line, column, message }
+            ProfileError::Invalid {
+                file: file.to_owned(),
+                line,
+                column,
+                message,
+            }
         };
-        let raw: RawProfile = toml::from_str(src).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
+        let raw: RawProfile =
+            toml::from_str(src).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
         Self::validate(raw).map_err(|p| invalid(Some(p.span), p.message))
     }
 
     /// Reads, parses and validates a profile file.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
         let file = path.display().to_string();
-        let src = std::fs::read_to_string(path).map_err(|e| ProfileError::Io { file: file.clone(), reason: e.to_string() })?;
+        let src = std::fs::read_to_string(path).map_err(|e| ProfileError::Io {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
         Self::parse(&file, &src)
     }
 
@@ -142,7 +159,9 @@ impl Profile {
         let name = raw.name.get_ref();
         let name_ok = !name.is_empty()
             && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !name.starts_with('-');
         if !name_ok {
             return Err(Problem::new(
@@ -152,7 +171,10 @@ impl Profile {
         }
         for u in &raw.usb {
             if u.get_ref().vid == 0 {
-                return Err(Problem::new(u.span(), "key `usb.vid`: 0 is not a USB vendor id; write the reader's VID, for example `vid = 0x0403`"));
+                return Err(Problem::new(
+                    u.span(),
+                    "key `usb.vid`: 0 is not a USB vendor id; write the reader's VID, for example `vid = 0x0403`",
+                ));
             }
         }
         let protocol = *raw.protocol.get_ref();
@@ -201,9 +223,18 @@ impl Profile {
 /// The profiles shipped with Tamga, as (file name, TOML text).
 pub const BUILTIN: &[(&str, &str)] = &[
     ("3m-rte6701.toml", include_str!("../profiles/3m-rte6701.toml")),
-    ("access-is-ocr315.toml", include_str!("../profiles/access-is-ocr315.toml")),
-    ("desko-penta-serial.toml", include_str!("../profiles/desko-penta-serial.toml")),
-    ("generic-mrz-raw.toml", include_str!("../profiles/generic-mrz-raw.toml")),
+    (
+        "access-is-ocr315.toml",
+        include_str!("../profiles/access-is-ocr315.toml"),
+    ),
+    (
+        "desko-penta-serial.toml",
+        include_str!("../profiles/desko-penta-serial.toml"),
+    ),
+    (
+        "generic-mrz-raw.toml",
+        include_str!("../profiles/generic-mrz-raw.toml"),
+    ),
 ];
 
 /// A set of profiles: the built-in ones, optionally overridden or extended from a directory.
@@ -226,7 +257,10 @@ impl Catalog {
     /// Built-in profiles plus every `*.toml` in `dir`; a file in `dir` replaces a built-in of the same name.
     pub fn with_dir(dir: &Path) -> Result<Catalog, ProfileError> {
         let mut cat = Self::builtin()?;
-        let io = |e: std::io::Error| ProfileError::Io { file: dir.display().to_string(), reason: e.to_string() };
+        let io = |e: std::io::Error| ProfileError::Io {
+            file: dir.display().to_string(),
+            reason: e.to_string(),
+        };
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -249,10 +283,18 @@ impl Catalog {
 
     /// The profile named `name`.
     pub fn get(&self, name: &str) -> Result<&Profile, ProfileError> {
-        self.profiles.iter().find(|p| p.name == name).ok_or_else(|| ProfileError::NotFound {
-            name: name.to_owned(),
-            known: self.profiles.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        self.profiles
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ProfileError::NotFound {
+                name: name.to_owned(),
+                known: self
+                    .profiles
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Profiles that claim a USB device with this VID/PID.

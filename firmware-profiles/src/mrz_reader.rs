@@ -105,15 +105,26 @@ pub(crate) fn validate(raw: Spanned<RawFraming>) -> Result<MrzFraming, Problem> 
     let start = raw.frame_start.get_ref();
     let end = raw.frame_end.get_ref();
     if start.is_empty() != end.is_empty() {
-        let span = if start.is_empty() { raw.frame_end.span() } else { raw.frame_start.span() };
+        let span = if start.is_empty() {
+            raw.frame_end.span()
+        } else {
+            raw.frame_start.span()
+        };
         return Err(Problem::new(
             span,
             "keys `mrz_framing.frame_start` and `frame_end`: give both (a framed reader) or neither (a frameless one)",
         ));
     }
-    for (key, spanned) in [("frame_start", &raw.frame_start), ("data_start", &raw.data_start), ("frame_end", &raw.frame_end)]
-    {
-        if let Some(b) = spanned.get_ref().iter().find(|&&b| mrz_char(b) || b == b'\r' || b == b'\n') {
+    for (key, spanned) in [
+        ("frame_start", &raw.frame_start),
+        ("data_start", &raw.data_start),
+        ("frame_end", &raw.frame_end),
+    ] {
+        if let Some(b) = spanned
+            .get_ref()
+            .iter()
+            .find(|&&b| mrz_char(b) || b == b'\r' || b == b'\n')
+        {
             return Err(Problem::new(
                 spanned.span(),
                 format!(
@@ -124,13 +135,22 @@ pub(crate) fn validate(raw: Spanned<RawFraming>) -> Result<MrzFraming, Problem> 
         }
     }
     if !raw.data_start.get_ref().is_empty() && start.is_empty() {
-        return Err(Problem::new(raw.data_start.span(), "key `mrz_framing.data_start`: needs `frame_start`"));
+        return Err(Problem::new(
+            raw.data_start.span(),
+            "key `mrz_framing.data_start`: needs `frame_start`",
+        ));
     }
     if *raw.skip.get_ref() > 8 {
-        return Err(Problem::new(raw.skip.span(), "key `mrz_framing.skip`: at most 8 bytes can be skipped"));
+        return Err(Problem::new(
+            raw.skip.span(),
+            "key `mrz_framing.skip`: at most 8 bytes can be skipped",
+        ));
     }
     if *raw.bcc.get_ref() == Bcc::Xor && end.is_empty() {
-        return Err(Problem::new(raw.bcc.span(), "key `mrz_framing.bcc`: a block check needs `frame_end`"));
+        return Err(Problem::new(
+            raw.bcc.span(),
+            "key `mrz_framing.bcc`: a block check needs `frame_end`",
+        ));
     }
     let padding = match &raw.padding {
         None => None,
@@ -146,8 +166,15 @@ pub(crate) fn validate(raw: Spanned<RawFraming>) -> Result<MrzFraming, Problem> 
     };
     let t = *raw.inter_byte_timeout_ms.get_ref();
     if !(20..=10_000).contains(&t) {
-        let span = if raw.inter_byte_timeout_ms.span().is_empty() { table_span } else { raw.inter_byte_timeout_ms.span() };
-        return Err(Problem::new(span, format!("key `mrz_framing.inter_byte_timeout_ms`: {t} is outside 20..=10000")));
+        let span = if raw.inter_byte_timeout_ms.span().is_empty() {
+            table_span
+        } else {
+            raw.inter_byte_timeout_ms.span()
+        };
+        return Err(Problem::new(
+            span,
+            format!("key `mrz_framing.inter_byte_timeout_ms`: {t} is outside 20..=10000"),
+        ));
     }
     let max = *raw.max_frame_bytes.get_ref();
     if max < 128 {

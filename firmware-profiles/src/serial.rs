@@ -87,22 +87,36 @@ pub(crate) fn validate(raw: Spanned<RawSerial>) -> Result<SerialSettings, Proble
         let list: Vec<String> = STANDARD_BAUDS.iter().map(u32::to_string).collect();
         return Err(Problem::new(
             raw.baud.span(),
-            format!("key `serial.baud`: {baud} is not a standard rate; use one of {}", list.join(", ")),
+            format!(
+                "key `serial.baud`: {baud} is not a standard rate; use one of {}",
+                list.join(", ")
+            ),
         ));
     }
     let data_bits = *raw.data_bits.get_ref();
     if !(5..=8).contains(&data_bits) {
         return Err(Problem::new(
             raw.data_bits.span(),
-            format!("key `serial.data_bits`: {data_bits} is not possible; use 7 or 8 (5 and 6 are legal but rare)"),
+            format!(
+                "key `serial.data_bits`: {data_bits} is not possible; use 7 or 8 (5 and 6 are legal but rare)"
+            ),
         ));
     }
     let stop_bits = match *raw.stop_bits.get_ref() {
         1 => StopBits::One,
         2 => StopBits::Two,
         n => {
-            return Err(Problem::new(raw.stop_bits.span(), format!("key `serial.stop_bits`: {n} is not possible; use 1 or 2")));
+            return Err(Problem::new(
+                raw.stop_bits.span(),
+                format!("key `serial.stop_bits`: {n} is not possible; use 1 or 2"),
+            ));
         }
     };
-    Ok(SerialSettings { baud, data_bits, parity: raw.parity, stop_bits, flow_control: raw.flow_control })
+    Ok(SerialSettings {
+        baud,
+        data_bits,
+        parity: raw.parity,
+        stop_bits,
+        flow_control: raw.flow_control,
+    })
 }

@@ -1,4 +1,5 @@
 //! What a technician sees when a profile is wrong: file, line, column, key, and the fix.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
 use tamga_profiles::{Catalog, Profile, ProfileError};
 
 const GOOD: &str = r#"schema = 1
@@ -22,7 +23,12 @@ frame_end = [0x03]
 
 fn err(src: &str) -> (usize, usize, String) {
     match Profile::parse("x.toml", src) {
-        Err(ProfileError::Invalid { file, line, column, message }) => {
+        Err(ProfileError::Invalid {
+            file,
+            line,
+            column,
+            message,
+        }) => {
             assert_eq!(file, "x.toml");
             (line, column, message)
         }

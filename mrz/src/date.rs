@@ -9,7 +9,11 @@ pub enum MrzDate {
     /// A complete calendar date.
     Full(Date),
     /// Some parts unknown (filled with `<` on the document).
-    Partial { year: Option<i32>, month: Option<u8>, day: Option<u8> },
+    Partial {
+        year: Option<i32>,
+        month: Option<u8>,
+        day: Option<u8>,
+    },
 }
 
 impl MrzDate {
@@ -88,7 +92,9 @@ fn calendar(year: i32, month: u8, day: u8) -> Result<Date, InvalidDate> {
 pub(crate) fn younger_than(birth: &MrzDate, years: i32, today: Date) -> bool {
     match birth {
         MrzDate::Full(b) => {
-            let age = today.year() - b.year() - i32::from((today.month() as u8, today.day()) < (b.month() as u8, b.day()));
+            let age = today.year()
+                - b.year()
+                - i32::from((today.month() as u8, today.day()) < (b.month() as u8, b.day()));
             age < years
         }
         // With only the year known, say "minor" only when no day of that year makes the holder an adult.
@@ -127,9 +133,30 @@ mod tests {
 
     #[test]
     fn birth_unknown_parts() {
-        assert_eq!(birth(b"74<<<<", TODAY), Ok(MrzDate::Partial { year: Some(1974), month: None, day: None }));
-        assert_eq!(birth(b"7408<<", TODAY), Ok(MrzDate::Partial { year: Some(1974), month: Some(8), day: None }));
-        assert_eq!(birth(b"<<<<<<", TODAY), Ok(MrzDate::Partial { year: None, month: None, day: None }));
+        assert_eq!(
+            birth(b"74<<<<", TODAY),
+            Ok(MrzDate::Partial {
+                year: Some(1974),
+                month: None,
+                day: None
+            })
+        );
+        assert_eq!(
+            birth(b"7408<<", TODAY),
+            Ok(MrzDate::Partial {
+                year: Some(1974),
+                month: Some(8),
+                day: None
+            })
+        );
+        assert_eq!(
+            birth(b"<<<<<<", TODAY),
+            Ok(MrzDate::Partial {
+                year: None,
+                month: None,
+                day: None
+            })
+        );
         assert_eq!(birth(b"7413<<", TODAY), Err(InvalidDate));
     }
 

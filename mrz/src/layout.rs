@@ -128,7 +128,10 @@ impl Layout {
             expiry_check: (1, 14),
             nationality: span(1, 15, 3),
             optional_2: Some(span(1, 18, 11)),
-            composite: Some((concat(&[span(0, 5, 25), span(1, 0, 7), span(1, 8, 7), span(1, 18, 11)]), (1, 29))),
+            composite: Some((
+                concat(&[span(0, 5, 25), span(1, 0, 7), span(1, 8, 7), span(1, 18, 11)]),
+                (1, 29),
+            )),
             name: span(2, 0, 30),
             optional_check: None,
             long_number: false,
@@ -140,8 +143,14 @@ impl Layout {
     fn two_line(format: Format, grid: &[Vec<u8>]) -> Layout {
         let width = format.shape().1;
         let composite = match format {
-            Format::Td3 => Some((concat(&[span(1, 0, 10), span(1, 13, 7), span(1, 21, 22)]), (1, 43))),
-            Format::Td2 => Some((concat(&[span(1, 0, 10), span(1, 13, 7), span(1, 21, 14)]), (1, 35))),
+            Format::Td3 => Some((
+                concat(&[span(1, 0, 10), span(1, 13, 7), span(1, 21, 22)]),
+                (1, 43),
+            )),
+            Format::Td2 => Some((
+                concat(&[span(1, 0, 10), span(1, 13, 7), span(1, 21, 14)]),
+                (1, 35),
+            )),
             _ => None,
         };
         let (optional, optional_check) = match format {
@@ -180,11 +189,17 @@ impl Layout {
         if at(self.number_check) != Some(b'<') {
             return;
         }
-        let Some(&first) = self.optional.first() else { return };
+        let Some(&first) = self.optional.first() else {
+            return;
+        };
         if at(first) == Some(b'<') {
             return;
         }
-        let end = self.optional.iter().position(|&p| at(p) == Some(b'<')).unwrap_or(self.optional.len());
+        let end = self
+            .optional
+            .iter()
+            .position(|&p| at(p) == Some(b'<'))
+            .unwrap_or(self.optional.len());
         if end < 2 {
             return;
         }
@@ -206,7 +221,10 @@ impl Layout {
             (&self.birth, FieldName::BirthDate),
             (&self.expiry, FieldName::ExpiryDate),
             (&self.optional, FieldName::OptionalData),
-            (self.optional_2.as_deref().unwrap_or(&[]), FieldName::OptionalData2),
+            (
+                self.optional_2.as_deref().unwrap_or(&[]),
+                FieldName::OptionalData2,
+            ),
         ];
         if let Some((_, name)) = lists.iter().find(|(l, _)| l.contains(&pos)) {
             return Some(*name);

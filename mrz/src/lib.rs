@@ -49,7 +49,11 @@ pub struct ParseOptions {
 impl ParseOptions {
     /// Defaults with the given date as "today".
     pub fn new(today: Date) -> Self {
-        ParseOptions { today, expiry_window_years: 50, adult_age: 18 }
+        ParseOptions {
+            today,
+            expiry_window_years: 50,
+            adult_age: 18,
+        }
     }
 }
 
@@ -66,7 +70,11 @@ pub enum MrzError {
     LineCount { found: usize },
     /// A line of a length no format has, or different from the others.
     #[error("line {line} has {found} characters; expected {expected}")]
-    LineLength { line: usize, found: usize, expected: &'static str },
+    LineLength {
+        line: usize,
+        found: usize,
+        expected: &'static str,
+    },
 }
 
 /// Why a character was changed.
@@ -148,9 +156,15 @@ pub struct Checks {
 impl Checks {
     /// True when every present check passed.
     pub fn all_pass(&self) -> bool {
-        [self.document_number, self.birth_date, self.expiry_date, self.optional_data, self.composite]
-            .iter()
-            .all(|c| c.unwrap_or(true))
+        [
+            self.document_number,
+            self.birth_date,
+            self.expiry_date,
+            self.optional_data,
+            self.composite,
+        ]
+        .iter()
+        .all(|c| c.unwrap_or(true))
     }
 }
 
@@ -219,14 +233,22 @@ fn classify(lines: &[Vec<u8>]) -> Result<Format, MrzError> {
         found => return Err(MrzError::LineCount { found }),
     }
     let first = lines[0].len();
-    let expected_for_count = if lines.len() == 3 { [30].as_slice() } else { [36, 44].as_slice() };
+    let expected_for_count = if lines.len() == 3 {
+        [30].as_slice()
+    } else {
+        [36, 44].as_slice()
+    };
     if !expected_for_count.contains(&first) {
         let expected = match lines.len() {
             3 => "30 (TD1 has 3 lines of 30)",
             _ if first == 30 => "36 or 44 (a 30-character MRZ is TD1 and has 3 lines)",
             _ => EXPECTED,
         };
-        return Err(MrzError::LineLength { line: 1, found: first, expected });
+        return Err(MrzError::LineLength {
+            line: 1,
+            found: first,
+            expected,
+        });
     }
     for (i, l) in lines.iter().enumerate().skip(1) {
         if l.len() != first {
@@ -235,7 +257,11 @@ fn classify(lines: &[Vec<u8>]) -> Result<Format, MrzError> {
                 36 => "36, as line 1 (TD2, MRV-B)",
                 _ => "44, as line 1 (TD3, MRV-A)",
             };
-            return Err(MrzError::LineLength { line: i + 1, found: l.len(), expected });
+            return Err(MrzError::LineLength {
+                line: i + 1,
+                found: l.len(),
+                expected,
+            });
         }
     }
     let visa = lines[0][0] == b'V';
@@ -262,7 +288,12 @@ fn split_name(chars: &[u8]) -> (String, String) {
         Some(i) => (&name[..i], name[i + 2..].trim_start_matches('<')),
         None => (name.as_str(), ""),
     };
-    let clean = |s: &str| s.split('<').filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+    let clean = |s: &str| {
+        s.split('<')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     (clean(primary), clean(secondary))
 }
 
@@ -279,7 +310,11 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Mrz, MrzError> {
     for c in &mut corrections {
         c.field = layout.field_at((c.line - 1, c.position - 1));
     }
-    let mut g = Grid { lines: normalized.lines, layout: &layout, corrections };
+    let mut g = Grid {
+        lines: normalized.lines,
+        layout: &layout,
+        corrections,
+    };
     let mut warnings = Vec::new();
 
     // Alphabetic fields: digits become letters only where the code list confirms it.
@@ -315,7 +350,11 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Mrz, MrzError> {
         Ok(d) => d,
         Err(_) => {
             warn(&mut warnings, Warning::InvalidBirthDate);
-            MrzDate::Partial { year: None, month: None, day: None }
+            MrzDate::Partial {
+                year: None,
+                month: None,
+                day: None,
+            }
         }
     };
     if matches!(birth, MrzDate::Partial { .. }) && !warnings.contains(&Warning::InvalidBirthDate) {
@@ -366,7 +405,9 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Mrz, MrzError> {
     let valid = checks.all_pass()
         && !invalid
         && expiry.is_some()
-        && !warnings.iter().any(|w| matches!(w, Warning::InvalidBirthDate | Warning::InvalidSex));
+        && !warnings
+            .iter()
+            .any(|w| matches!(w, Warning::InvalidBirthDate | Warning::InvalidSex));
     Ok(Mrz {
         format,
         document_code: text(&code),
@@ -384,7 +425,11 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Mrz, MrzError> {
         valid,
         corrections: g.corrections,
         warnings,
-        lines: g.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect(),
+        lines: g
+            .lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect(),
     })
 }
 
@@ -397,7 +442,11 @@ fn warn(warnings: &mut Vec<Warning>, w: Warning) {
 /// Verifies the composite check digit, whose positions were already repaired field by field.
 fn composite(g: &mut Grid<'_>, over: &[Pos], check: Pos) -> bool {
     let c = g.at(check);
-    let fixed = if c.is_ascii_digit() { c } else { repair::letter_to_digit(c).unwrap_or(c) };
+    let fixed = if c.is_ascii_digit() {
+        c
+    } else {
+        repair::letter_to_digit(c).unwrap_or(c)
+    };
     if !check_digit::verify(g.read(over), fixed) {
         return false;
     }

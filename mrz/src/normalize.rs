@@ -93,7 +93,11 @@ mod tests {
     use super::*;
 
     fn lines(s: &str) -> Vec<String> {
-        normalize(s).lines.into_iter().map(|l| String::from_utf8(l).unwrap()).collect()
+        normalize(s)
+            .lines
+            .into_iter()
+            .map(|l| String::from_utf8(l).unwrap())
+            .collect()
     }
 
     #[test]

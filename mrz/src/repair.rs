@@ -94,8 +94,16 @@ impl Grid<'_> {
         }
         match kind {
             Kind::Numeric => {
-                let mapped: Vec<u8> =
-                    chars.iter().map(|&c| if c.is_ascii_uppercase() { letter_to_digit(c).unwrap_or(c) } else { c }).collect();
+                let mapped: Vec<u8> = chars
+                    .iter()
+                    .map(|&c| {
+                        if c.is_ascii_uppercase() {
+                            letter_to_digit(c).unwrap_or(c)
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
                 if mapped != chars && check_digit::verify(mapped.iter().copied(), check_fixed) {
                     for (&p, &c) in field.iter().zip(&mapped) {
                         self.set(p, c, CorrectionReason::OcrDigit);
@@ -108,7 +116,11 @@ impl Grid<'_> {
             Kind::AlphaNumeric => {
                 let mut candidates = Vec::new();
                 for (i, &c) in chars.iter().enumerate() {
-                    let alt = if c.is_ascii_digit() { digit_to_letter(c) } else { letter_to_digit(c) };
+                    let alt = if c.is_ascii_digit() {
+                        digit_to_letter(c)
+                    } else {
+                        letter_to_digit(c)
+                    };
                     let Some(alt) = alt else { continue };
                     let mut trial = chars.clone();
                     trial[i] = alt;
@@ -117,8 +129,11 @@ impl Grid<'_> {
                     }
                 }
                 if let [(i, alt)] = candidates[..] {
-                    let reason =
-                        if alt.is_ascii_digit() { CorrectionReason::OcrDigit } else { CorrectionReason::OcrLetter };
+                    let reason = if alt.is_ascii_digit() {
+                        CorrectionReason::OcrDigit
+                    } else {
+                        CorrectionReason::OcrLetter
+                    };
                     self.set(field[i], alt, reason);
                     self.set(check, check_fixed, CorrectionReason::OcrDigit);
                     return true;
@@ -129,10 +144,23 @@ impl Grid<'_> {
     }
 
     /// Maps digits to letters in an alphabetic field when `accept` approves the result. Returns whether it did.
-    pub fn letters_if(&mut self, field: &[Pos], accept: impl Fn(&[u8]) -> bool, reason: CorrectionReason) -> bool {
+    pub fn letters_if(
+        &mut self,
+        field: &[Pos],
+        accept: impl Fn(&[u8]) -> bool,
+        reason: CorrectionReason,
+    ) -> bool {
         let chars = self.read(field);
-        let mapped: Vec<u8> =
-            chars.iter().map(|&c| if c.is_ascii_digit() { digit_to_letter(c).unwrap_or(c) } else { c }).collect();
+        let mapped: Vec<u8> = chars
+            .iter()
+            .map(|&c| {
+                if c.is_ascii_digit() {
+                    digit_to_letter(c).unwrap_or(c)
+                } else {
+                    c
+                }
+            })
+            .collect();
         if mapped == chars || !accept(&mapped) {
             return false;
         }

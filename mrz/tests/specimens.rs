@@ -1,19 +1,36 @@
 //! The ICAO Doc 9303 specimens and the reader noise a window sees, checked field by field.
-use tamga_mrz::{CorrectionReason, FieldName, Format, MrzError, ParseOptions, Sex, Warning, parse, parse_lines};
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+use tamga_mrz::{
+    CorrectionReason, FieldName, Format, MrzError, ParseOptions, Sex, Warning, parse, parse_lines,
+};
 use time::macros::date;
 
 fn opts() -> ParseOptions {
     ParseOptions::new(date!(2026 - 11 - 21))
 }
 
-const TD3: [&str; 2] =
-    ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"];
-const TD1: [&str; 3] =
-    ["I<UTOD231458907<<<<<<<<<<<<<<<", "7408122F1204159UTO<<<<<<<<<<<6", "ERIKSSON<<ANNA<MARIA<<<<<<<<<<"];
-const TD2: [&str; 2] = ["I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D231458907UTO7408122F1204159<<<<<<<6"];
-const MRVB: [&str; 2] = ["V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "L8988901C4XXX4009078F9612109<<<<<<<<"];
-const DE_ID: [&str; 3] =
-    ["IDD<<T220001293<<<<<<<<<<<<<<<", "6408125<2010315D<<<<<<<<<<<<<4", "MUSTERMANN<<ERIKA<<<<<<<<<<<<<"];
+const TD3: [&str; 2] = [
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+    "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+];
+const TD1: [&str; 3] = [
+    "I<UTOD231458907<<<<<<<<<<<<<<<",
+    "7408122F1204159UTO<<<<<<<<<<<6",
+    "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+];
+const TD2: [&str; 2] = [
+    "I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+    "D231458907UTO7408122F1204159<<<<<<<6",
+];
+const MRVB: [&str; 2] = [
+    "V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+    "L8988901C4XXX4009078F9612109<<<<<<<<",
+];
+const DE_ID: [&str; 3] = [
+    "IDD<<T220001293<<<<<<<<<<<<<<<",
+    "6408125<2010315D<<<<<<<<<<<<<4",
+    "MUSTERMANN<<ERIKA<<<<<<<<<<<<<",
+];
 
 #[test]
 fn td3_specimen_matches_the_cli_contract_exactly() {
@@ -33,12 +50,18 @@ fn td1_specimen() {
     assert_eq!(m.document_number, "D23145890");
     assert_eq!(m.optional_data, "");
     assert_eq!(m.optional_data_2.as_deref(), Some(""));
-    assert_eq!((m.surname.as_str(), m.given_names.as_str()), ("ERIKSSON", "ANNA MARIA"));
+    assert_eq!(
+        (m.surname.as_str(), m.given_names.as_str()),
+        ("ERIKSSON", "ANNA MARIA")
+    );
     assert_eq!(m.checks.composite, Some(true));
     assert_eq!(m.checks.optional_data, None);
     assert!(m.valid);
     let json = serde_json::to_value(&m).unwrap();
-    assert!(json["checks"].get("optional_data").is_none(), "TD1 has no optional data check");
+    assert!(
+        json["checks"].get("optional_data").is_none(),
+        "TD1 has no optional data check"
+    );
     assert_eq!(json["optional_data_2"], "");
 }
 
@@ -95,7 +118,13 @@ fn td1_long_document_number() {
     let l1 = format!("I<UTOD23145890<734{check}<<<<<<<<<<<");
     assert_eq!(l1.len(), 30);
     let l2_body = "7408122F1204159UTO<<<<<<<<<<<";
-    let over = format!("{}{}{}{}", &l1[5..30], &l2_body[0..7], &l2_body[8..15], &l2_body[18..29]);
+    let over = format!(
+        "{}{}{}{}",
+        &l1[5..30],
+        &l2_body[0..7],
+        &l2_body[8..15],
+        &l2_body[18..29]
+    );
     let comp = char::from(tamga_mrz::compute_check_digit(over.bytes()).unwrap());
     let l2 = format!("{l2_body}{comp}");
     let m = parse_lines(&[l1.as_str(), l2.as_str(), TD1[2]], &opts()).unwrap();
@@ -116,7 +145,10 @@ fn unknown_birth_day_and_month() {
     assert_eq!(m.checks.birth_date, Some(true));
     assert_eq!(m.birth_date_parts(), (Some(1974), None, None));
     assert!(m.warnings.contains(&Warning::BirthDateUnknownParts));
-    assert_eq!(serde_json::to_value(&m).unwrap()["birth_date"], serde_json::Value::Null);
+    assert_eq!(
+        serde_json::to_value(&m).unwrap()["birth_date"],
+        serde_json::Value::Null
+    );
     assert!(m.valid);
 }
 
@@ -127,9 +159,15 @@ fn reader_noise_is_removed() {
     assert!(m.valid);
     assert!(m.corrections.is_empty());
     let crlf = format!("{}\r\n{}\r\n", TD3[0], TD3[1]);
-    assert_eq!(parse(&crlf, &opts()).unwrap(), parse_lines(&TD3, &opts()).unwrap());
+    assert_eq!(
+        parse(&crlf, &opts()).unwrap(),
+        parse_lines(&TD3, &opts()).unwrap()
+    );
     let three_m = format!("\r{}\r{}\r", TD3[0], TD3[1]);
-    assert!(parse(&three_m, &opts()).unwrap().valid, "3M sends an empty first line for two-line documents");
+    assert!(
+        parse(&three_m, &opts()).unwrap().valid,
+        "3M sends an empty first line for two-line documents"
+    );
 }
 
 #[test]
@@ -137,8 +175,15 @@ fn lowercase_is_repaired_and_reported() {
     let m = parse_lines(&[TD3[0].to_lowercase().as_str(), TD3[1]], &opts()).unwrap();
     assert!(m.valid);
     assert_eq!(m.surname, "ERIKSSON");
-    assert!(m.corrections.iter().all(|c| c.reason == CorrectionReason::Lowercase && c.line == 1));
-    assert_eq!(m.corrections.len(), TD3[0].chars().filter(char::is_ascii_alphabetic).count());
+    assert!(
+        m.corrections
+            .iter()
+            .all(|c| c.reason == CorrectionReason::Lowercase && c.line == 1)
+    );
+    assert_eq!(
+        m.corrections.len(),
+        TD3[0].chars().filter(char::is_ascii_alphabetic).count()
+    );
 }
 
 #[test]
@@ -149,12 +194,20 @@ fn ocr_confusions_in_numeric_positions_are_repaired_when_confirmed() {
     assert!(m.valid, "{m:?}");
     assert_eq!(m.birth_date.full(), Some(date!(1974 - 08 - 12)));
     assert_eq!(m.expiry_date, Some(date!(2012 - 04 - 15)));
-    let fields: Vec<_> = m.corrections.iter().map(|c| (c.position, c.field, c.from, c.to)).collect();
+    let fields: Vec<_> = m
+        .corrections
+        .iter()
+        .map(|c| (c.position, c.field, c.from, c.to))
+        .collect();
     assert!(fields.contains(&(16, Some(FieldName::BirthDate), 'O', '0')));
     assert!(fields.contains(&(24, Some(FieldName::ExpiryDate), 'O', '0')));
     assert!(fields.contains(&(27, Some(FieldName::ExpiryDate), 'S', '5')));
     assert!(fields.contains(&(44, Some(FieldName::CompositeCheck), 'O', '0')));
-    assert!(m.corrections.iter().all(|c| c.reason == CorrectionReason::OcrDigit));
+    assert!(
+        m.corrections
+            .iter()
+            .all(|c| c.reason == CorrectionReason::OcrDigit)
+    );
 }
 
 #[test]
@@ -178,7 +231,11 @@ fn a_wrong_check_digit_is_never_accepted() {
     let l2 = TD3[1].replacen("7408122", "74O8121", 1);
     let m = parse_lines(&[TD3[0], l2.as_str()], &opts()).unwrap();
     assert_eq!(m.checks.birth_date, Some(false));
-    assert!(m.corrections.iter().all(|c| c.field != Some(FieldName::BirthDate)));
+    assert!(
+        m.corrections
+            .iter()
+            .all(|c| c.field != Some(FieldName::BirthDate))
+    );
     assert!(!m.valid);
 }
 
@@ -198,7 +255,11 @@ fn state_codes_repaired_only_into_known_codes() {
 fn warnings_for_the_window() {
     // Born 2010-01-01, expires 2030-01-01: a minor with a valid document.
     let cd = |s: &str| char::from(tamga_mrz::compute_check_digit(s.bytes()).unwrap());
-    let mut l2 = format!("L898902C36UTO100101{}F300101{}ZE184226B<<<<<1", cd("100101"), cd("300101"));
+    let mut l2 = format!(
+        "L898902C36UTO100101{}F300101{}ZE184226B<<<<<1",
+        cd("100101"),
+        cd("300101")
+    );
     let over: String = [&l2[0..10], &l2[13..20], &l2[21..43]].concat();
     l2.push(char::from(tamga_mrz::compute_check_digit(over.bytes()).unwrap()));
     let m = parse_lines(&[TD3[0], l2.as_str()], &opts()).unwrap();
@@ -214,10 +275,30 @@ fn not_an_mrz() {
     assert_eq!(parse(TD3[0], &opts()), Err(MrzError::LineCount { found: 1 }));
     let short = &TD3[1][..43];
     let e = parse_lines(&[TD3[0], short], &opts()).unwrap_err();
-    assert!(matches!(e, MrzError::LineLength { line: 2, found: 43, .. }), "{e:?}");
-    assert_eq!(e.to_string(), "line 2 has 43 characters; expected 44, as line 1 (TD3, MRV-A)");
+    assert!(
+        matches!(
+            e,
+            MrzError::LineLength {
+                line: 2,
+                found: 43,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "line 2 has 43 characters; expected 44, as line 1 (TD3, MRV-A)"
+    );
     let e = parse_lines(&["ABC", "DEF"], &opts()).unwrap_err();
-    assert!(matches!(e, MrzError::LineLength { line: 1, found: 3, .. }));
+    assert!(matches!(
+        e,
+        MrzError::LineLength {
+            line: 1,
+            found: 3,
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -11,19 +11,38 @@ pub mod pty;
 /// ICAO Doc 9303 specimen documents, as MRZ lines, for demos and tests.
 pub mod specimens {
     /// TD3 passport (Doc 9303 Part 4 specimen).
-    pub const TD3: &[&str] =
-        &["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"];
+    pub const TD3: &[&str] = &[
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+        "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+    ];
     /// TD1 identity card (Part 5 specimen).
-    pub const TD1: &[&str] =
-        &["I<UTOD231458907<<<<<<<<<<<<<<<", "7408122F1204159UTO<<<<<<<<<<<6", "ERIKSSON<<ANNA<MARIA<<<<<<<<<<"];
+    pub const TD1: &[&str] = &[
+        "I<UTOD231458907<<<<<<<<<<<<<<<",
+        "7408122F1204159UTO<<<<<<<<<<<6",
+        "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+    ];
     /// TD2 document (Part 6 specimen).
-    pub const TD2: &[&str] = &["I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D231458907UTO7408122F1204159<<<<<<<6"];
+    pub const TD2: &[&str] = &[
+        "I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+        "D231458907UTO7408122F1204159<<<<<<<6",
+    ];
     /// MRV-B visa (Part 7 specimen).
-    pub const MRV_B: &[&str] = &["V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "L8988901C4XXX4009078F9612109<<<<<<<<"];
+    pub const MRV_B: &[&str] = &[
+        "V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+        "L8988901C4XXX4009078F9612109<<<<<<<<",
+    ];
     /// German identity card specimen (single-letter state code `D`).
-    pub const DE_ID: &[&str] =
-        &["IDD<<T220001293<<<<<<<<<<<<<<<", "6408125<2010315D<<<<<<<<<<<<<4", "MUSTERMANN<<ERIKA<<<<<<<<<<<<<"];
+    pub const DE_ID: &[&str] = &[
+        "IDD<<T220001293<<<<<<<<<<<<<<<",
+        "6408125<2010315D<<<<<<<<<<<<<4",
+        "MUSTERMANN<<ERIKA<<<<<<<<<<<<<",
+    ];
     /// All of them, with a name.
-    pub const ALL: &[(&str, &[&str])] =
-        &[("TD3", TD3), ("TD1", TD1), ("TD2", TD2), ("MRV-B", MRV_B), ("DE-ID", DE_ID)];
+    pub const ALL: &[(&str, &[&str])] = &[
+        ("TD3", TD3),
+        ("TD1", TD1),
+        ("TD2", TD2),
+        ("MRV-B", MRV_B),
+        ("DE-ID", DE_ID),
+    ];
 }

@@ -45,7 +45,12 @@ impl MrzReaderEmulator {
         let (Some(settings), Some(framing)) = (profile.serial, profile.mrz_framing.clone()) else {
             return Err(SimError::WrongProfile(profile.name.clone()));
         };
-        Ok(MrzReaderEmulator { port: SimPort::plug(link)?, settings, framing, pace })
+        Ok(MrzReaderEmulator {
+            port: SimPort::plug(link)?,
+            settings,
+            framing,
+            pace,
+        })
     }
 
     /// The simulated port.
@@ -82,7 +87,9 @@ impl MrzReaderEmulator {
                 *b = *byte;
             }
         }
-        let pace = self.pace.then(|| (self.settings.baud, self.settings.bits_per_byte()));
+        let pace = self
+            .pace
+            .then(|| (self.settings.baud, self.settings.bits_per_byte()));
         for f in faults {
             if let Fault::NoiseBefore(noise) = f {
                 self.port.send(noise, pace)?;

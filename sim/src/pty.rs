@@ -23,7 +23,10 @@ fn io_err(e: serialport::Error) -> io::Error {
 impl SimPort {
     /// Creates a pty and points `link` at its slave end.
     pub fn plug(link: &Path) -> io::Result<SimPort> {
-        let port = SimPort { link: link.to_owned(), ends: Mutex::new(None) };
+        let port = SimPort {
+            link: link.to_owned(),
+            ends: Mutex::new(None),
+        };
         port.replug()?;
         Ok(port)
     }
@@ -35,7 +38,10 @@ impl SimPort {
 
     /// Plugs the device back (a new pty behind the same link). Does nothing if it is plugged in.
     pub fn replug(&self) -> io::Result<()> {
-        let mut ends = self.ends.lock().map_err(|_| io::Error::other("simulated port lock poisoned"))?;
+        let mut ends = self
+            .ends
+            .lock()
+            .map_err(|_| io::Error::other("simulated port lock poisoned"))?;
         if ends.is_some() {
             return Ok(());
         }
@@ -76,9 +82,15 @@ impl SimPort {
                     std::thread::sleep(wait);
                 }
             }
-            let mut ends = self.ends.lock().map_err(|_| io::Error::other("simulated port lock poisoned"))?;
+            let mut ends = self
+                .ends
+                .lock()
+                .map_err(|_| io::Error::other("simulated port lock poisoned"))?;
             let Some((master, _)) = ends.as_mut() else {
-                return Err(io::Error::new(io::ErrorKind::NotConnected, "simulated device is unplugged"));
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "simulated device is unplugged",
+                ));
             };
             master.write_all(part)?;
             master.flush()?;

@@ -56,7 +56,13 @@ pub struct Deframer {
 
 impl Deframer {
     pub fn new(framing: MrzFraming) -> Self {
-        let mut d = Deframer { framing, state: State::Hunting, buf: Vec::new(), bcc: 0, dropped: 0 };
+        let mut d = Deframer {
+            framing,
+            state: State::Hunting,
+            buf: Vec::new(),
+            bcc: 0,
+            dropped: 0,
+        };
         d.reset();
         d
     }
@@ -65,7 +71,11 @@ impl Deframer {
     pub fn reset(&mut self) {
         self.buf.clear();
         self.bcc = 0;
-        self.state = if self.framing.frameless() { State::Data } else { State::Hunting };
+        self.state = if self.framing.frameless() {
+            State::Data
+        } else {
+            State::Hunting
+        };
     }
 
     /// True while a document is partly received.
@@ -105,13 +115,18 @@ impl Deframer {
 
     fn text(&self, end: usize) -> Vec<u8> {
         let pad = self.framing.padding;
-        self.buf[..end].iter().copied().filter(|&b| Some(b) != pad).collect()
+        self.buf[..end]
+            .iter()
+            .copied()
+            .filter(|&b| Some(b) != pad)
+            .collect()
     }
 
     /// Feeds one byte.
     pub fn push(&mut self, b: u8) -> Option<Event> {
         let f = &self.framing;
-        if self.state != State::Hunting && !f.frameless() && self.buf.len() >= usize::from(f.max_frame_bytes) {
+        if self.state != State::Hunting && !f.frameless() && self.buf.len() >= usize::from(f.max_frame_bytes)
+        {
             let max = f.max_frame_bytes;
             return self.fail(FrameError::Overflow(max));
         }
@@ -138,7 +153,11 @@ impl Deframer {
                 }
                 if self.buf.ends_with(&self.framing.data_start) {
                     self.buf.clear();
-                    self.state = if self.framing.skip > 0 { State::Skip(self.framing.skip) } else { State::Data };
+                    self.state = if self.framing.skip > 0 {
+                        State::Skip(self.framing.skip)
+                    } else {
+                        State::Data
+                    };
                 }
                 None
             }
@@ -168,7 +187,10 @@ impl Deframer {
             State::Check => {
                 let computed = self.bcc;
                 if computed != b {
-                    return self.fail(FrameError::Bcc { computed, received: b });
+                    return self.fail(FrameError::Bcc {
+                        computed,
+                        received: b,
+                    });
                 }
                 let doc = self.text(self.buf.len() - self.framing.frame_end.len());
                 self.reset();
@@ -184,7 +206,9 @@ impl Deframer {
 
     fn truncated_restart(&mut self) -> Option<Event> {
         self.begin_frame();
-        Some(Event::Error(FrameError::Truncated("a new document started before the previous one ended")))
+        Some(Event::Error(FrameError::Truncated(
+            "a new document started before the previous one ended",
+        )))
     }
 
     fn push_frameless(&mut self, b: u8) -> Option<Event> {
@@ -197,8 +221,11 @@ impl Deframer {
             return None;
         }
         let text = self.text(self.buf.len());
-        let lines: Vec<&[u8]> =
-            text.split(|&c| c == b'\r' || c == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&[u8]> = text
+            .split(|&c| c == b'\r' || c == b'\n')
+            .map(<[u8]>::trim_ascii)
+            .filter(|l| !l.is_empty())
+            .collect();
         let complete = match lines.as_slice() {
             [a, b] => a.len() == b.len() && (a.len() == 36 || a.len() == 44),
             [a, b, c] => a.len() == 30 && b.len() == 30 && c.len() == 30,
@@ -224,7 +251,9 @@ impl Deframer {
             self.reset();
             return Some(Event::Document(doc));
         }
-        self.fail(FrameError::Truncated("the reader went silent in the middle of a document"))
+        self.fail(FrameError::Truncated(
+            "the reader went silent in the middle of a document",
+        ))
     }
 }
 
@@ -264,7 +293,10 @@ mod tests {
     #[test]
     fn framed_document_with_header_skip_padding_and_bcc() {
         let mut d = Deframer::new(framing());
-        let ev = feed(&mut d, &[b"noise\x55".as_slice(), &frame(b"\rAB__\rCD\r")].concat());
+        let ev = feed(
+            &mut d,
+            &[b"noise\x55".as_slice(), &frame(b"\rAB__\rCD\r")].concat(),
+        );
         assert_eq!(ev, vec![Event::Document(b"\rAB\rCD\r".to_vec())]);
         assert_eq!(d.dropped(), 6);
         assert!(!d.in_progress());
@@ -294,13 +326,19 @@ mod tests {
         let mut d = Deframer::new(framing());
         feed(&mut d, &frame(b"ABCDEF\r")[..9]);
         assert!(d.in_progress());
-        assert!(matches!(d.on_idle(), Some(Event::Error(FrameError::Truncated(_)))));
+        assert!(matches!(
+            d.on_idle(),
+            Some(Event::Error(FrameError::Truncated(_)))
+        ));
         assert!(d.on_idle().is_none());
     }
 
     #[test]
     fn overflow_resynchronises() {
-        let mut d = Deframer::new(MrzFraming { max_frame_bytes: 128, ..framing() });
+        let mut d = Deframer::new(MrzFraming {
+            max_frame_bytes: 128,
+            ..framing()
+        });
         let mut long = vec![0x01, 0x02, b'F'];
         long.extend(std::iter::repeat_n(b'A', 200));
         let ev = feed(&mut d, &[long, frame(b"OK\r")].concat());
@@ -320,8 +358,17 @@ mod tests {
             ..framing()
         };
         let mut d = Deframer::new(f);
-        let ev = feed(&mut d, b"\x1C\x1C\x02AB\x03\x1D\x02\x1DCD\x1C\x02EF\rGH\r\x03\x1D");
-        assert_eq!(ev, vec![Event::Document(b"AB".to_vec()), Event::Document(b"EF\rGH\r".to_vec())]);
+        let ev = feed(
+            &mut d,
+            b"\x1C\x1C\x02AB\x03\x1D\x02\x1DCD\x1C\x02EF\rGH\r\x03\x1D",
+        );
+        assert_eq!(
+            ev,
+            vec![
+                Event::Document(b"AB".to_vec()),
+                Event::Document(b"EF\rGH\r".to_vec())
+            ]
+        );
     }
 
     #[test]
@@ -341,7 +388,10 @@ mod tests {
         let two = format!("{l44}\r\n{l44}\r\n");
         let ev = feed(&mut d, two.as_bytes());
         // Complete at the CR of the last line; its LF is a stray line end that the next document ignores.
-        assert_eq!(ev, vec![Event::Document(two.trim_end_matches('\n').as_bytes().to_vec())]);
+        assert_eq!(
+            ev,
+            vec![Event::Document(two.trim_end_matches('\n').as_bytes().to_vec())]
+        );
         let l30 = "B".repeat(30);
         let ev = feed(&mut d, format!("{l30}\r\n{l30}\r\n").as_bytes());
         assert!(ev.is_empty(), "two lines of 30 may be the start of a TD1");

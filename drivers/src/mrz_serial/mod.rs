@@ -39,7 +39,9 @@ pub enum MrzReadError {
     #[error(transparent)]
     Open(#[from] OpenError),
     /// The port stayed absent until the deadline.
-    #[error("reader on {path} is not connected ({waited:?} waited): plug it in; `tamga devices scan` lists ports")]
+    #[error(
+        "reader on {path} is not connected ({waited:?} waited): plug it in; `tamga devices scan` lists ports"
+    )]
     Unavailable { path: PathBuf, waited: Duration },
     /// The port went away while reading.
     #[error(
@@ -120,7 +122,11 @@ impl MrzReader {
     /// A frame error, text that is not an MRZ, or a disconnection ends the read at once with an error that says
     /// what to do; the reader stays usable for the next read.
     #[tracing::instrument(name = "mrz_read", skip(self, opts), fields(profile = %self.profile, port = %self.path.display()))]
-    pub async fn read_document(&mut self, timeout: Duration, opts: &ParseOptions) -> Result<MrzRead, MrzReadError> {
+    pub async fn read_document(
+        &mut self,
+        timeout: Duration,
+        opts: &ParseOptions,
+    ) -> Result<MrzRead, MrzReadError> {
         let deadline = Instant::now() + timeout;
         let idle = Duration::from_millis(u64::from(self.framing.inter_byte_timeout_ms));
         let mut backoff = REOPEN_MIN;
@@ -136,7 +142,10 @@ impl MrzReader {
                 return Err(if self.port.is_some() {
                     MrzReadError::Timeout(timeout)
                 } else {
-                    MrzReadError::Unavailable { path: self.path.clone(), waited: timeout }
+                    MrzReadError::Unavailable {
+                        path: self.path.clone(),
+                        waited: timeout,
+                    }
                 });
             }
             if self.port.is_none() {
@@ -152,7 +161,11 @@ impl MrzReader {
                 }
             }
             let Some(port) = self.port.as_mut() else { continue };
-            let wait = if self.deframer.in_progress() { idle.min(deadline - now) } else { deadline - now };
+            let wait = if self.deframer.in_progress() {
+                idle.min(deadline - now)
+            } else {
+                deadline - now
+            };
             match tokio::time::timeout(wait, port.read(&mut buf)).await {
                 Err(_) => {
                     if let Some(ev) = self.deframer.on_idle() {
@@ -169,7 +182,10 @@ impl MrzReader {
                     self.port = None;
                     self.deframer.reset();
                     self.pending.clear();
-                    return Err(MrzReadError::Disconnected { path: self.path.clone(), mid_document });
+                    return Err(MrzReadError::Disconnected {
+                        path: self.path.clone(),
+                        mid_document,
+                    });
                 }
             }
         }

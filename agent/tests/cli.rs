@@ -1,0 +1,223 @@
+//! The CLI contract: what scripts and technicians rely on (stdout JSON, exit codes, one-line reasons).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const TD3: [&str; 2] = [
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+    "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+];
+
+fn tamga(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tamga"));
+    c.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("TAMGA_LOG")
+        .env_remove("TAMGA_PROFILES_DIR");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    tamga(args).output().unwrap()
+}
+
+fn run_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = tamga(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn mrz_parse_prints_the_contract_object_and_exits_0() {
+    let o = run(&["mrz", "parse", "--today", "2026-11-21", TD3[0], TD3[1]]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim_end(),
+        r#"{"format":"TD3","document_code":"P","issuing_state":"UTO","surname":"ERIKSSON","given_names":"ANNA MARIA","document_number":"L898902C3","nationality":"UTO","birth_date":"1974-08-12","sex":"F","expiry_date":"2012-04-15","optional_data":"ZE184226B","checks":{"document_number":true,"birth_date":true,"expiry_date":true,"optional_data":true,"composite":true},"valid":true,"corrections":[],"warnings":["expired"]}"#
+    );
+    assert_eq!(stdout(&o).lines().count(), 1);
+}
+
+#[test]
+fn mrz_parse_reads_stdin_and_exits_1_on_a_failed_check() {
+    let input = format!(
+        "\u{2}{}\r\n{}\r\n\u{3}",
+        TD3[0],
+        TD3[1].replace("<<<<<10", "<<<<<11")
+    );
+    let o = run_stdin(&["mrz", "parse"], &input);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["checks"]["composite"], false);
+    assert_eq!(v["checks"]["document_number"], true);
+}
+
+#[test]
+fn mrz_parse_exits_2_with_a_one_line_reason_when_not_an_mrz() {
+    let o = run(&["mrz", "parse", TD3[0], &TD3[1][..40]]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).is_empty());
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("line 2 has 40 characters"), "{e}");
+    let o = run_stdin(&["mrz", "parse"], "hello\n");
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn td1_has_optional_data_2_and_no_optional_data_check() {
+    let o = run(&[
+        "mrz",
+        "parse",
+        "I<UTOD231458907<<<<<<<<<<<<<<<",
+        "7408122F1204159UTO<<<<<<<<<<<6",
+        "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["optional_data_2"], "");
+    assert!(v["checks"].get("optional_data").is_none());
+    assert_eq!(v["format"], "TD1");
+}
+
+#[test]
+fn profiles_list_show_validate() {
+    let o = run(&["profiles", "list", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "3m-rte6701",
+        "access-is-ocr315",
+        "desko-penta-serial",
+        "generic-mrz-raw",
+    ] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let o = run(&["profiles", "show", "3m-rte6701"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["mrz_framing"]["bcc"], "xor");
+    let o = run(&["profiles", "show", "no-such"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("tamga profiles list"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "schema = 1\nname = \"Bad Name\"\n").unwrap();
+    let good = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firmware-profiles/profiles/3m-rte6701.toml");
+    let o = run(&[
+        "profiles",
+        "validate",
+        good.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("3m-rte6701.toml: ok (3m-rte6701)"), "{out}");
+    assert!(out.contains(&format!("{}:", bad.display())), "{out}");
+}
+
+#[test]
+fn devices_scan_lists_ports_as_json() {
+    let o = run(&["devices", "scan", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v.is_array());
+}
+
+#[test]
+fn mrz_read_from_a_simulated_reader_with_json_logs() {
+    let profile = tamga_profiles::Catalog::builtin()
+        .unwrap()
+        .get("access-is-ocr315")
+        .unwrap()
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyACM0");
+    let emu = tamga_sim::mrz_reader::MrzReaderEmulator::start(&profile, &link, true).unwrap();
+    let child = tamga(&[
+        "--log-format",
+        "json",
+        "--log",
+        "info",
+        "mrz",
+        "read",
+        "--profile",
+        "access-is-ocr315",
+        "--port",
+        link.to_str().unwrap(),
+        "--timeout",
+        "20",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Whether the driver opens the port before or after the document is sent, the pty keeps the bytes.
+    std::thread::sleep(Duration::from_millis(200));
+    emu.play(&TD3, &[]).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["document_number"], "L898902C3");
+    let logs: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l["fields"]["message"] == "document read" && l["span"]["name"] == "mrz_read")
+    );
+}
+
+#[test]
+fn mrz_read_exits_3_when_the_reader_is_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dir.path().join("ttyUSB9");
+    let o = run(&[
+        "mrz",
+        "read",
+        "--profile",
+        "3m-rte6701",
+        "--port",
+        port.to_str().unwrap(),
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("not connected"), "{}", stderr(&o));
+}
+
+#[test]
+fn demo_reads_every_specimen_through_every_reader_profile() {
+    let o = run(&["demo", "--no-pace"]);
+    assert!(o.status.code() == Some(0), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4 * 5);
+    assert!(lines.iter().all(|l| l["mrz"]["valid"] == true));
+}
