@@ -88,3 +88,74 @@ fn equal_weight_swaps_are_a_limit_of_the_standard() {
     // 0 and A both weigh 0 modulo 10: the check digit cannot tell L898902C3 from L8989A2C3.
     assert_eq!(cd("L898902C3"), cd("L8989A2C3"));
 }
+
+/// A valid TD1 built from generated fields (with a long document number when `number` exceeds 9 characters).
+fn td1(number: &str, birth: &str, expiry: &str, optional2: &str) -> [String; 3] {
+    let num_field = if number.len() <= 9 {
+        format!("{number:<<9}{}", cd(&format!("{number:<<9}")))
+    } else {
+        format!("{}<{}{}<", &number[..9], &number[9..], cd(number))
+    };
+    let l1 = format!("{:<<30}", format!("I<UTO{num_field}"));
+    let l2_body = format!("{birth}{}F{expiry}{}UTO{optional2:<<11}", cd(birth), cd(expiry));
+    let over = format!(
+        "{}{}{}{}",
+        &l1[5..30],
+        &l2_body[0..7],
+        &l2_body[8..15],
+        &l2_body[18..29]
+    );
+    let l2 = format!("{l2_body}{}", cd(&over));
+    [l1, l2, format!("{:<<30}", "ERIKSSON<<ANNA<MARIA")]
+}
+
+proptest! {
+    #[test]
+    fn td1_round_trip_including_long_numbers(number in "[A-Z0-9]{5,13}", birth in date6(), expiry in date6(),
+                                              optional2 in "[A-Z0-9]{0,11}") {
+        let lines = td1(&number, &birth, &expiry, &optional2);
+        let m = parse_lines(&lines, &opts()).unwrap();
+        prop_assert!(m.valid, "{:?}", m);
+        prop_assert_eq!(&m.document_number, &number);
+        prop_assert_eq!(m.optional_data_2.as_deref(), Some(optional2.as_str()));
+    }
+
+    #[test]
+    fn td1_single_change_in_a_checked_position_is_caught(number in "[A-Z0-9]{9}", birth in date6(),
+                                                          expiry in date6(), line in 0usize..2, pos in 0usize..30,
+                                                          replacement in "[A-Z0-9<]") {
+        let lines = td1(&number, &birth, &expiry, "");
+        let original = parse_lines(&lines, &opts()).unwrap();
+        // Checked: line 1 number and check (6-15), line 2 birth+check (1-7), expiry+check (9-15), composite (30).
+        let checked = if line == 0 { (5..15).contains(&pos) } else { pos < 7 || (8..15).contains(&pos) || pos == 29 };
+        prop_assume!(checked);
+        let old = lines[line].as_bytes()[pos];
+        let new = replacement.as_bytes()[0];
+        prop_assume!(old != new);
+        let alphanumeric = line == 0 && pos < 14;
+        prop_assume!(!alphanumeric || char_value(old).unwrap() % 10 != char_value(new).unwrap() % 10);
+        // `<` in the number's check digit position announces a long number: a different, legal reading.
+        prop_assume!(!(line == 0 && pos == 14 && new == b'<'));
+        let mut mutated = lines.clone();
+        let mut bytes = mutated[line].clone().into_bytes();
+        bytes[pos] = new;
+        mutated[line] = String::from_utf8(bytes).unwrap();
+        let m = parse_lines(&mutated, &opts()).unwrap();
+        prop_assert!(!m.valid || !m.corrections.is_empty(),
+            "line {} pos {} {:?}->{:?} accepted silently: {:?}", line + 1, pos + 1, old as char, new as char, m);
+        if m.corrections.is_empty() {
+            prop_assert_ne!(&m.lines, &original.lines);
+        }
+    }
+
+    /// Any text shaped like an MRZ, with any characters at all, parses or fails with a typed error: no panic.
+    #[test]
+    fn arbitrary_mrz_shaped_text_never_panics(shape in 0usize..3, chars in proptest::collection::vec(
+            proptest::char::range('\u{0}', '\u{7f}'), 90..=90), extra in "\\PC{0,8}") {
+        let (n, w) = [(3usize, 30usize), (2, 36), (2, 44)][shape];
+        let flat: String = chars.iter().cycle().take(n * w).collect();
+        let lines: Vec<String> = flat.as_bytes().chunks(w).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        let text = format!("{}{extra}", lines.join("\n"));
+        let _ = tamga_mrz::parse(&text, &opts());
+    }
+}

@@ -163,7 +163,16 @@ impl Deframer {
             }
             State::Skip(n) => {
                 self.bcc ^= b;
-                self.state = if n > 1 { State::Skip(n - 1) } else { State::Data };
+                self.buf.push(b);
+                if self.restarted() {
+                    return self.truncated_restart();
+                }
+                if n > 1 {
+                    self.state = State::Skip(n - 1);
+                } else {
+                    self.buf.clear();
+                    self.state = State::Data;
+                }
                 None
             }
             State::Data if self.framing.frameless() => self.push_frameless(b),
@@ -187,10 +196,17 @@ impl Deframer {
             State::Check => {
                 let computed = self.bcc;
                 if computed != b {
-                    return self.fail(FrameError::Bcc {
+                    let e = FrameError::Bcc {
                         computed,
                         received: b,
-                    });
+                    };
+                    if self.framing.frame_start == [b] {
+                        // What came in place of the check byte opens a new frame: keep it, so that a stray
+                        // end marker in line noise does not swallow the next document's start.
+                        self.begin_frame();
+                        return Some(Event::Error(e));
+                    }
+                    return self.fail(e);
                 }
                 let doc = self.text(self.buf.len() - self.framing.frame_end.len());
                 self.reset();
@@ -369,6 +385,31 @@ mod tests {
                 Event::Document(b"EF\rGH\r".to_vec())
             ]
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever noise precedes it, a clean frame is decoded, and nothing panics.
+        #[test]
+        fn any_noise_then_a_clean_frame_decodes(noise in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+                                                multi in proptest::bool::ANY) {
+            let f = if multi {
+                MrzFraming { frame_start: vec![0x1C, 0x02], data_start: vec![], skip: 1, frame_end: vec![0x03, 0x1D],
+                             bcc: Bcc::None, ..framing() }
+            } else {
+                framing()
+            };
+            let mut d = Deframer::new(f);
+            for &b in &noise {
+                let _ = d.push(b);
+            }
+            let clean: Vec<u8> = if multi {
+                [b"\x1C\x02F".as_slice(), b"AB\rCD\r", b"\x03\x1D"].concat()
+            } else {
+                frame(b"AB\rCD\r")
+            };
+            let events = feed(&mut d, &clean);
+            proptest::prop_assert_eq!(events.last(), Some(&Event::Document(b"AB\rCD\r".to_vec())));
+        }
     }
 
     #[test]
