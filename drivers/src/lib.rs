@@ -6,6 +6,8 @@
 //!
 //! - [`serial`]: opening serial ports from profile settings, with errors that name the fix.
 //! - [`mrz_serial`]: passport readers that send the MRZ as text over a serial line.
+//! - [`zfm`]: ZFM / R30x / AS608 / R50x fingerprint modules over UART.
 
 pub mod mrz_serial;
 pub mod serial;
+pub mod zfm;

@@ -7,9 +7,11 @@
 //! The schema is documented in `firmware-profiles/SCHEMA.md`. Every validation error carries the file, the line
 //! and column, the key, and what to write instead.
 
+mod fingerprint;
 mod mrz_reader;
 mod serial;
 
+pub use fingerprint::{Feature, FingerprintModel, SettingsApply};
 pub use mrz_reader::{Bcc, LineSeparator, MrzFraming};
 pub use serial::{FlowControl, Parity, SerialSettings, StopBits};
 
@@ -35,6 +37,8 @@ pub enum DeviceKind {
 pub enum Protocol {
     /// Passport readers that send the MRZ as text over a serial line (RS-232, USB-CDC, USB-serial bridges).
     MrzSerial,
+    /// ZFM / R30x / AS608 / R50x fingerprint modules (packet protocol over UART).
+    Zfm,
 }
 
 /// How to recognise the device on USB (the reader itself, or the USB-serial bridge inside it).
@@ -57,6 +61,7 @@ pub struct Profile {
     pub usb: Vec<UsbMatch>,
     pub serial: Option<SerialSettings>,
     pub mrz_framing: Option<MrzFraming>,
+    pub fingerprint: Option<FingerprintModel>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +79,7 @@ struct RawProfile {
     usb: Vec<Spanned<UsbMatch>>,
     serial: Option<Spanned<serial::RawSerial>>,
     mrz_framing: Option<Spanned<mrz_reader::RawFraming>>,
+    fingerprint: Option<Spanned<fingerprint::RawFingerprint>>,
 }
 
 /// A profile file that cannot be used, with where and why.
@@ -178,7 +184,7 @@ impl Profile {
             }
         }
         let protocol = *raw.protocol.get_ref();
-        let (serial, mrz_framing) = match protocol {
+        let (serial, mrz_framing, fingerprint) = match protocol {
             Protocol::MrzSerial => {
                 if raw.kind != DeviceKind::MrzReader {
                     return Err(Problem::new(
@@ -198,7 +204,33 @@ impl Profile {
                         "missing table `[mrz_framing]`: say how the reader frames a document (see SCHEMA.md)",
                     ));
                 };
-                (Some(serial::validate(s)?), Some(mrz_reader::validate(f)?))
+                (Some(serial::validate(s)?), Some(mrz_reader::validate(f)?), None)
+            }
+            Protocol::Zfm => {
+                if raw.kind != DeviceKind::FingerprintScanner {
+                    return Err(Problem::new(
+                        raw.protocol.span(),
+                        "key `protocol`: `zfm` serves only `kind = \"fingerprint-scanner\"`",
+                    ));
+                }
+                let Some(s) = raw.serial else {
+                    return Err(Problem::new(
+                        raw.protocol.span(),
+                        "missing table `[serial]`: a zfm module needs its factory line settings (baud 57600, 8N1)",
+                    ));
+                };
+                let Some(f) = raw.fingerprint else {
+                    return Err(Problem::new(
+                        raw.protocol.span(),
+                        "missing table `[fingerprint]`: image size, legal baud rates and packet sizes (see SCHEMA.md)",
+                    ));
+                };
+                let baud = s.get_ref().baud_spanned();
+                (
+                    Some(serial::validate(s)?),
+                    None,
+                    Some(fingerprint::validate(f, Some(baud))?),
+                )
             }
         };
         Ok(Profile {
@@ -211,6 +243,7 @@ impl Profile {
             usb: raw.usb.into_iter().map(Spanned::into_inner).collect(),
             serial,
             mrz_framing,
+            fingerprint,
         })
     }
 

@@ -76,6 +76,12 @@ pub(crate) struct RawSerial {
     flow_control: FlowControl,
 }
 
+impl RawSerial {
+    pub(crate) fn baud_spanned(&self) -> Spanned<u32> {
+        self.baud.clone()
+    }
+}
+
 fn no_flow() -> FlowControl {
     FlowControl::None
 }

@@ -4,9 +4,14 @@
 //! same wire protocols as the real devices on real pseudo-terminals, and inject the faults real devices show.
 //!
 //! - [`mrz_reader`]: a serial MRZ reader that plays documents with any profile's framing.
+//! - [`zfm`]: a ZFM / R30x / AS608 / R50x fingerprint module on a pty, with faults.
+//! - [`fingerprint`]: synthetic fingerprint images (orientation field, Gabor-grown ridges, acquisition knobs).
 
+pub mod fingerprint;
 pub mod mrz_reader;
 pub mod pty;
+pub mod rng;
+pub mod zfm;
 
 /// ICAO Doc 9303 specimen documents, as MRZ lines, for demos and tests.
 pub mod specimens {

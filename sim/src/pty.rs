@@ -70,6 +70,38 @@ impl SimPort {
         self.ends.lock().map(|e| e.is_some()).unwrap_or(false)
     }
 
+    /// Reads what the host sent, waiting up to `timeout`. Empty when nothing came; an error when unplugged.
+    pub fn recv(&self, timeout: Duration) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut ends = self
+            .ends
+            .lock()
+            .map_err(|_| io::Error::other("simulated port lock poisoned"))?;
+        let Some((master, _)) = ends.as_mut() else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "simulated device is unplugged",
+            ));
+        };
+        master.set_timeout(timeout).map_err(io_err)?;
+        let mut buf = [0u8; 512];
+        match master.read(&mut buf) {
+            Ok(n) => Ok(buf[..n].to_vec()),
+            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The baud rate the host has set on its end of the line (a pty shares one termios between its users), or
+    /// `None` while unplugged. Lets a simulated device notice a host talking at the wrong rate.
+    pub fn host_baud(&self) -> Option<u32> {
+        let ends = self.ends.lock().ok()?;
+        let (_, slave) = ends.as_ref()?;
+        slave.baud_rate().ok()
+    }
+
     /// Writes `bytes` from the device side. With `pace`, byte `i` leaves no earlier than `i * bits / baud`
     /// seconds after the first, as on a real line of `baud` with `bits` per byte (a pty alone is instantaneous).
     pub fn send(&self, bytes: &[u8], pace: Option<(u32, u32)>) -> io::Result<()> {

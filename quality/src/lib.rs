@@ -1,0 +1,6 @@
+//! Capture quality checks.
+//!
+//! - [`fingerprint`]: a 0-100 fingerprint image quality score from documented features, in the spirit of NFIQ 2
+//!   (ISO/IEC 29794-4), with each feature reported so the operator can be told why a capture was rejected.
+
+pub mod fingerprint;
