@@ -45,12 +45,15 @@ impl OpenError {
 
 fn classify(e: &tokio_serial::Error) -> OpenErrorKind {
     use std::io::ErrorKind as K;
+    if e.description.contains("exclusive lock") {
+        return OpenErrorKind::Busy;
+    }
     match e.kind() {
         tokio_serial::ErrorKind::NoDevice => OpenErrorKind::Absent,
         tokio_serial::ErrorKind::Io(K::NotFound) => OpenErrorKind::Absent,
         tokio_serial::ErrorKind::Io(K::PermissionDenied) => OpenErrorKind::PermissionDenied,
         tokio_serial::ErrorKind::Io(K::ResourceBusy | K::WouldBlock) => OpenErrorKind::Busy,
-        _ if e.description.contains("busy") => OpenErrorKind::Busy,
+        _ if e.description.contains("busy") || e.description.contains("lock") => OpenErrorKind::Busy,
         _ => OpenErrorKind::Other,
     }
 }

@@ -253,21 +253,21 @@ impl Profile {
     }
 }
 
+macro_rules! builtin {
+    ($($name:literal),* $(,)?) => {
+        &[$((concat!($name, ".toml"), include_str!(concat!("../profiles/", $name, ".toml")))),*]
+    };
+}
+
 /// The profiles shipped with Tamga, as (file name, TOML text).
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("3m-rte6701.toml", include_str!("../profiles/3m-rte6701.toml")),
-    (
-        "access-is-ocr315.toml",
-        include_str!("../profiles/access-is-ocr315.toml"),
-    ),
-    (
-        "desko-penta-serial.toml",
-        include_str!("../profiles/desko-penta-serial.toml"),
-    ),
-    (
-        "generic-mrz-raw.toml",
-        include_str!("../profiles/generic-mrz-raw.toml"),
-    ),
+pub const BUILTIN: &[(&str, &str)] = builtin![
+    "3m-rte6701",
+    "access-is-ocr315",
+    "desko-penta-serial",
+    "generic-mrz-raw",
+    "grow-r503",
+    "hlk-as608",
+    "zhiantec-r307",
 ];
 
 /// A set of profiles: the built-in ones, optionally overridden or extended from a directory.
@@ -347,6 +347,19 @@ mod tests {
             assert_eq!(format!("{}.toml", p.name), *file);
         }
         assert_eq!(Catalog::builtin().unwrap().all().len(), BUILTIN.len());
+    }
+
+    #[test]
+    fn every_file_in_the_profiles_directory_is_built_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".toml"))
+            .collect();
+        files.sort();
+        let builtin: Vec<String> = BUILTIN.iter().map(|(f, _)| (*f).to_owned()).collect();
+        assert_eq!(files, builtin, "add new profile files to BUILTIN (sorted)");
     }
 
     #[test]

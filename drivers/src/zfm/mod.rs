@@ -528,7 +528,11 @@ impl FingerprintScanner {
                 );
                 Ok(())
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // Not connected unless the module answers: release the port for whoever fixes the problem.
+                self.client = None;
+                Err(e)
+            }
         }
     }
 
@@ -704,6 +708,21 @@ impl FingerprintScanner {
         let extended = self.model.has(Feature::GetImageEx);
         let deadline = Instant::now() + timeout;
         self.link(move |c| Box::pin(c.wait_finger(extended, deadline, Duration::from_millis(100))))
+            .await
+    }
+
+    /// Drives the LED ring (models with `aura-led`).
+    pub async fn led(
+        &mut self,
+        effect: LedEffect,
+        speed: u8,
+        colour: LedColour,
+        count: u8,
+    ) -> Result<(), ScannerError> {
+        if !self.model.has(Feature::AuraLed) {
+            return Err(ScannerError::Module(ZfmError::Unsupported("LED control")));
+        }
+        self.link(move |c| Box::pin(c.led(effect, speed, colour, count)))
             .await
     }
 
