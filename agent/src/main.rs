@@ -3,8 +3,7 @@
 //!
 //! This is the binary edge: errors from the libraries get context here (anyhow) and become exit codes.
 
-mod cli;
-mod logging;
+use tamga_agent::{cli, logging};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,6 +46,9 @@ enum Command {
     /// Devices attached to this workstation.
     #[command(subcommand)]
     Devices(cli::devices::DevicesCommand),
+    /// Captures with a device: one finger.
+    #[command(subcommand)]
+    Capture(cli::capture::CaptureCommand),
     /// Runs the reader demo: simulated readers on pseudo-terminals, read through the real driver.
     #[cfg(feature = "demo")]
     Demo(cli::demo::DemoArgs),
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Mrz(c) => cli::mrz::run(c, &ctx),
         Command::Profiles(c) => cli::profiles::run(c, &ctx),
         Command::Devices(c) => cli::devices::run(c, &ctx),
+        Command::Capture(c) => cli::capture::run(c, &ctx),
         #[cfg(feature = "demo")]
         Command::Demo(a) => cli::demo::run(a, &ctx),
     };

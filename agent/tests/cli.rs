@@ -221,3 +221,145 @@ fn demo_reads_every_specimen_through_every_reader_profile() {
     assert_eq!(lines.len(), 4 * 5);
     assert!(lines.iter().all(|l| l["mrz"]["valid"] == true));
 }
+
+fn zfm_rig(
+    profile: &str,
+) -> (
+    tempfile::TempDir,
+    tamga_sim::zfm::ZfmEmulator,
+    tamga_profiles::Profile,
+) {
+    let p = tamga_profiles::Catalog::builtin()
+        .unwrap()
+        .get(profile)
+        .unwrap()
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyFP");
+    let emu = tamga_sim::zfm::ZfmEmulator::start(&p, &link, false).unwrap();
+    (dir, emu, p)
+}
+
+#[test]
+fn devices_info_reports_the_module() {
+    let (_dir, emu, _) = zfm_rig("grow-r503");
+    let o = run(&[
+        "devices",
+        "info",
+        "--profile",
+        "grow-r503",
+        "--port",
+        emu.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["baud"], 57600);
+    assert_eq!(v["product"]["image_width"], 192);
+    assert!(v["firmware"].as_str().unwrap().contains("1.2"));
+}
+
+#[test]
+fn devices_configure_refuses_values_the_model_does_not_allow() {
+    let (_dir, emu, _) = zfm_rig("grow-r503");
+    let port = emu.path().to_str().unwrap().to_owned();
+    let o = run(&[
+        "devices",
+        "configure",
+        "--profile",
+        "grow-r503",
+        "--port",
+        &port,
+        "--baud",
+        "28800",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("baud rate 28800 is not allowed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "devices",
+        "configure",
+        "--profile",
+        "grow-r503",
+        "--port",
+        &port,
+        "--baud",
+        "115200",
+        "--security",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("after a power cycle"), "{}", stdout(&o));
+}
+
+#[test]
+fn capture_finger_writes_a_png_and_reports_quality() {
+    let (dir, emu, p) = zfm_rig("zhiantec-r307");
+    let m = p.fingerprint.as_ref().unwrap();
+    emu.place_finger(tamga_sim::fingerprint::FingerSpec::good(
+        5,
+        2,
+        256,
+        288,
+        m.resolution_ppi,
+    ));
+    let out = dir.path().join("right-index.png");
+    let o = run(&[
+        "capture",
+        "finger",
+        "--profile",
+        "zhiantec-r307",
+        "--port",
+        emu.path().to_str().unwrap(),
+        "--position",
+        "right-index",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["position_code"], 2);
+    assert_eq!(v["accepted"], true);
+    assert!(v["quality"]["score"].as_u64().unwrap() >= 40);
+    assert!(
+        v["quality"]["features"]["orientation_certainty"]
+            .as_f64()
+            .is_some()
+    );
+    assert!(stderr(&o).contains("uploading image 100%"), "{}", stderr(&o));
+    let png = std::fs::read(&out).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
+
+#[test]
+fn capture_finger_below_threshold_keeps_the_best_and_exits_1() {
+    let (dir, emu, _) = zfm_rig("hlk-as608");
+    let mut spec = tamga_sim::fingerprint::FingerSpec::good(6, 7, 256, 288, 500);
+    spec.noise = 90.0;
+    emu.place_finger(spec);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[fingerprint_policy]\nthreshold = 95\nattempts = 2\n").unwrap();
+    let out = dir.path().join("f.png");
+    let o = run(&[
+        "capture",
+        "finger",
+        "--profile",
+        "hlk-as608",
+        "--port",
+        emu.path().to_str().unwrap(),
+        "--position",
+        "left-index",
+        "--out",
+        out.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("below threshold") && text.contains("->"), "{text}");
+    assert!(stderr(&o).contains("1 attempt(s) left"), "{}", stderr(&o));
+    assert!(out.exists());
+}

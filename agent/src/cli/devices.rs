@@ -3,7 +3,10 @@
 use super::Context;
 use clap::Subcommand;
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+use tamga_drivers::zfm::{FingerprintScanner, ScannerError, ZfmError};
 use tamga_profiles::Catalog;
 use tokio_serial::{SerialPortInfo, SerialPortType};
 
@@ -14,6 +17,28 @@ pub enum DevicesCommand {
         /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Fingerprint module: system parameters, product information, firmware. Finds the baud rate if the
+    /// profile's rate gets no answer.
+    Info {
+        #[arg(long)]
+        profile: String,
+        #[arg(long)]
+        port: PathBuf,
+        /// Human-readable lines instead of JSON.
+        #[arg(long)]
+        text: bool,
+    },
+    /// Fingerprint module: changes the baud rate and/or security level (refuses values the model does not allow).
+    Configure {
+        #[arg(long)]
+        profile: String,
+        #[arg(long)]
+        port: PathBuf,
+        #[arg(long)]
+        baud: Option<u32>,
+        #[arg(long)]
+        security: Option<u8>,
     },
 }
 
@@ -67,7 +92,126 @@ pub fn report(ports: &[SerialPortInfo], catalog: &Catalog) -> Vec<PortReport> {
 }
 
 pub fn run(cmd: DevicesCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let DevicesCommand::Scan { json } = cmd;
+    match cmd {
+        DevicesCommand::Scan { json } => scan(json, ctx),
+        DevicesCommand::Info { profile, port, text } => info(&profile, &port, text, ctx),
+        DevicesCommand::Configure {
+            profile,
+            port,
+            baud,
+            security,
+        } => configure(&profile, &port, baud, security, ctx),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Connects at the profile's rate, or discovers the rate when the module does not answer there.
+pub async fn connect_scanner(scanner: &mut FingerprintScanner) -> Result<(), ScannerError> {
+    match scanner.connect(Duration::from_secs(2)).await {
+        Ok(()) => Ok(()),
+        Err(ScannerError::Disconnected { .. }) => {
+            let profile_baud = scanner.baud();
+            let found = scanner.discover_baud().await?;
+            eprintln!(
+                "tamga: the module answers at {found} baud, not at the profile's {profile_baud}; \
+                 set `serial.baud = {found}` in a profile override (--profiles-dir)"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn info(profile: &str, port: &Path, text: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let catalog = ctx.catalog()?;
+    let profile = catalog.get(profile)?;
+    let mut scanner = FingerprintScanner::new(profile, port)?;
+    let info = runtime()?.block_on(async {
+        connect_scanner(&mut scanner).await?;
+        scanner.info().await
+    });
+    let info = match info {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("tamga: {e}");
+            return Ok(ExitCode::from(super::EXIT_DEVICE));
+        }
+    };
+    if text {
+        outln!("port          {}", info.port);
+        outln!("baud          {}", info.baud);
+        outln!("packet size   {} bytes", info.packet_size);
+        outln!("security      {}", info.system.security_level);
+        outln!("capacity      {} templates", info.system.library_capacity);
+        outln!("address       0x{:08X}", info.system.address);
+        if let Some(p) = &info.product {
+            outln!(
+                "model         {} (sensor {}, {}x{})",
+                p.model,
+                p.sensor_type,
+                p.image_width,
+                p.image_height
+            );
+            outln!("serial        {}", p.serial);
+        }
+        if let Some(f) = &info.firmware {
+            outln!("firmware      {f}");
+        }
+    } else {
+        outln!("{}", serde_json::to_string_pretty(&info)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn configure(
+    profile: &str,
+    port: &Path,
+    baud: Option<u32>,
+    security: Option<u8>,
+    ctx: &Context,
+) -> anyhow::Result<ExitCode> {
+    if baud.is_none() && security.is_none() {
+        anyhow::bail!("nothing to configure: give --baud and/or --security");
+    }
+    let catalog = ctx.catalog()?;
+    let profile = catalog.get(profile)?;
+    let mut scanner = FingerprintScanner::new(profile, port)?;
+    let result = runtime()?.block_on(async {
+        connect_scanner(&mut scanner).await?;
+        scanner.configure(baud, security).await
+    });
+    match result {
+        Ok(()) => {
+            let later = scanner.model().settings_apply == tamga_profiles::SettingsApply::PowerCycle;
+            outln!(
+                "configured{}{}{}",
+                baud.map(|b| format!(" baud={b}")).unwrap_or_default(),
+                security.map(|s| format!(" security={s}")).unwrap_or_default(),
+                if later {
+                    "; the module applies it after a power cycle: unplug it and plug it back"
+                } else {
+                    ""
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ ScannerError::Module(ZfmError::NotAllowed { .. })) => {
+            eprintln!("tamga: {e}");
+            Ok(ExitCode::from(super::EXIT_INVALID))
+        }
+        Err(e) => {
+            eprintln!("tamga: {e}");
+            Ok(ExitCode::from(super::EXIT_DEVICE))
+        }
+    }
+}
+
+fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
     let catalog = ctx.catalog()?;
     let ports = tokio_serial::available_ports().map_err(|e| {
         anyhow::anyhow!("cannot list serial ports: {e}; on Linux this needs udev (is /run/udev present?)")

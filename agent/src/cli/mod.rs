@@ -8,6 +8,7 @@ macro_rules! outln {
     }};
 }
 
+pub mod capture;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;

@@ -1,0 +1,4 @@
+//! The capture side of the agent: finger positions, the per-finger policy, and image output.
+
+pub mod fingers;
+pub mod png_out;

@@ -1,0 +1,10 @@
+//! The Tamga agent as a library: everything the `tamga` binary runs, so that the daemon, the CLI and the tests
+//! share one implementation.
+//!
+//! - [`capture`]: finger positions and the per-finger policy, image output.
+//! - [`cli`]: the technician and scripting commands.
+//! - [`logging`]: tracing set-up.
+
+pub mod capture;
+pub mod cli;
+pub mod logging;
