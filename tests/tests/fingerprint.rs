@@ -4,7 +4,9 @@
 use std::time::Duration;
 use tamga_drivers::zfm::command::RetryReason;
 use tamga_drivers::zfm::packet::PacketError;
-use tamga_drivers::zfm::{CaptureOutcome, FingerprintScanner, LedColour, LedEffect, ScannerError, ZfmError};
+use tamga_drivers::zfm::{
+    CaptureOutcome, FingerprintScanner, LedColour, LedEffect, ScannerError, Settings, ZfmError,
+};
 use tamga_profiles::{Catalog, DeviceKind, Feature, Profile, SettingsApply};
 use tamga_sim::fingerprint::{FingerSpec, render};
 use tamga_sim::zfm::{ZfmEmulator, ZfmFault};
@@ -156,7 +158,14 @@ async fn info_reports_what_each_model_has() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configure_refuses_what_the_model_does_not_allow() {
     let mut r = rig(&profile("grow-r503")).await;
-    let e = r.scanner.configure(Some(28800), None).await.unwrap_err();
+    let e = r
+        .scanner
+        .configure(&Settings {
+            baud: Some(28800),
+            ..Settings::default()
+        })
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             e,
@@ -168,9 +177,22 @@ async fn configure_refuses_what_the_model_does_not_allow() {
         "{e}"
     );
     assert!(e.to_string().contains("115200"), "names the allowed rates: {e}");
-    let e = r.scanner.configure(None, Some(9)).await.unwrap_err();
+    let e = r
+        .scanner
+        .configure(&Settings {
+            security: Some(9),
+            ..Settings::default()
+        })
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("security level 9 is not allowed"), "{e}");
-    r.scanner.configure(None, Some(5)).await.unwrap();
+    r.scanner
+        .configure(&Settings {
+            security: Some(5),
+            ..Settings::default()
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +204,13 @@ async fn baud_change_then_power_cycle_then_discovery() {
             mut scanner,
             profile,
         } = rig(&p).await;
-        scanner.configure(Some(115200), None).await.unwrap();
+        scanner
+            .configure(&Settings {
+                baud: Some(115200),
+                ..Settings::default()
+            })
+            .await
+            .unwrap();
         let apply = p.fingerprint.as_ref().unwrap().settings_apply;
         if apply == SettingsApply::PowerCycle {
             // Still at the old rate until the module is powered again.
@@ -237,40 +265,97 @@ async fn capture_path_uses_the_largest_packets_where_the_model_applies_it_at_onc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_reply_and_line_noise() {
-    let mut r = rig(&profile("zhiantec-r307")).await;
-    r.emu
-        .inject(ZfmFault::NoiseBeforeReply(vec![0x55, 0x00, 0xEF, 0x13]));
-    r.scanner.info().await.unwrap();
-    r.emu.inject(ZfmFault::CorruptReply);
-    let e = r.scanner.info().await.unwrap_err();
-    assert!(
-        matches!(
-            e,
-            ScannerError::Module(ZfmError::Packet(PacketError::BadChecksum { .. }))
-        ),
-        "{e}"
-    );
-    r.scanner.info().await.unwrap();
+    for p in profiles() {
+        let mut r = rig(&p).await;
+        r.emu
+            .inject(ZfmFault::NoiseBeforeReply(vec![0x55, 0x00, 0xEF, 0x13]));
+        r.scanner.info().await.unwrap();
+        r.emu.inject(ZfmFault::CorruptReply);
+        let e = r.scanner.info().await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ScannerError::Module(ZfmError::Packet(PacketError::BadChecksum { .. }))
+            ),
+            "{}: {e}",
+            p.name
+        );
+        r.scanner.info().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_closes_the_link_and_the_next_call_reopens_it() {
-    let mut r = rig(&profile("grow-r503")).await;
-    r.emu.inject(ZfmFault::Silence { replies: 1 });
-    let e = r.scanner.info().await.unwrap_err();
-    assert!(
-        matches!(
-            e,
-            ScannerError::Disconnected {
-                source: ZfmError::Timeout(_),
-                ..
+    for p in profiles() {
+        let mut r = rig(&p).await;
+        r.emu.inject(ZfmFault::Silence { replies: 1 });
+        let e = r.scanner.info().await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ScannerError::Disconnected {
+                    source: ZfmError::Timeout(_),
+                    ..
+                }
+            ),
+            "{}: {e}",
+            p.name
+        );
+        assert!(!r.scanner.is_connected());
+        r.scanner.connect(Duration::from_secs(1)).await.unwrap();
+        r.scanner.info().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packet_size_is_configurable_within_the_model() {
+    for p in profiles() {
+        let mut r = rig(&p).await;
+        let e = r
+            .scanner
+            .configure(&Settings {
+                packet_size: Some(100),
+                ..Settings::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("packet size 100 is not allowed"), "{e}");
+        r.scanner
+            .configure(&Settings {
+                packet_size: Some(256),
+                ..Settings::default()
+            })
+            .await
+            .unwrap();
+        if p.fingerprint.as_ref().unwrap().settings_apply == SettingsApply::PowerCycle {
+            assert_eq!(r.emu.packet_size(), 128, "{}", p.name);
+            r.emu.power_cycle().unwrap();
+            r.scanner.connect(Duration::from_secs(2)).await.ok();
+        }
+        assert_eq!(r.emu.packet_size(), 256, "{}", p.name);
+        let spec = finger(&p, 12, 1);
+        r.emu.place_finger(spec.clone());
+        if !r.scanner.is_connected() {
+            r.scanner.connect(Duration::from_secs(2)).await.unwrap();
+        }
+        let out = r.scanner.capture(Duration::from_secs(1)).await;
+        let out = match out {
+            Ok(o) => o,
+            // The power cycle closed the old link; the next call reopens it.
+            Err(_) => {
+                r.scanner.connect(Duration::from_secs(2)).await.unwrap();
+                r.scanner.capture(Duration::from_secs(1)).await.unwrap()
             }
-        ),
-        "{e}"
-    );
-    assert!(!r.scanner.is_connected());
-    r.scanner.connect(Duration::from_secs(1)).await.unwrap();
-    r.scanner.info().await.unwrap();
+        };
+        assert_eq!(out, CaptureOutcome::Captured);
+        let c = r.scanner.upload(|_, _| {}).await.unwrap();
+        assert_eq!(
+            (c.packet_size, c.image.pixels.clone()),
+            (256, expected_pixels(&spec)),
+            "{}",
+            p.name
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

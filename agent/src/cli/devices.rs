@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use tamga_drivers::zfm::{FingerprintScanner, ScannerError, ZfmError};
+use tamga_drivers::zfm::{FingerprintScanner, ScannerError, Settings, ZfmError};
 use tamga_profiles::Catalog;
 use tokio_serial::{SerialPortInfo, SerialPortType};
 
@@ -39,6 +39,9 @@ pub enum DevicesCommand {
         baud: Option<u32>,
         #[arg(long)]
         security: Option<u8>,
+        /// Data packet size in bytes (32, 64, 128, 256): larger packets upload images faster.
+        #[arg(long)]
+        packet_size: Option<usize>,
     },
 }
 
@@ -100,7 +103,17 @@ pub fn run(cmd: DevicesCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             port,
             baud,
             security,
-        } => configure(&profile, &port, baud, security, ctx),
+            packet_size,
+        } => configure(
+            &profile,
+            &port,
+            Settings {
+                baud,
+                security,
+                packet_size,
+            },
+            ctx,
+        ),
     }
 }
 
@@ -168,30 +181,31 @@ fn info(profile: &str, port: &Path, text: bool, ctx: &Context) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-fn configure(
-    profile: &str,
-    port: &Path,
-    baud: Option<u32>,
-    security: Option<u8>,
-    ctx: &Context,
-) -> anyhow::Result<ExitCode> {
-    if baud.is_none() && security.is_none() {
-        anyhow::bail!("nothing to configure: give --baud and/or --security");
+fn configure(profile: &str, port: &Path, change: Settings, ctx: &Context) -> anyhow::Result<ExitCode> {
+    if change == Settings::default() {
+        anyhow::bail!("nothing to configure: give --baud, --security and/or --packet-size");
     }
     let catalog = ctx.catalog()?;
     let profile = catalog.get(profile)?;
     let mut scanner = FingerprintScanner::new(profile, port)?;
     let result = runtime()?.block_on(async {
         connect_scanner(&mut scanner).await?;
-        scanner.configure(baud, security).await
+        scanner.configure(&change).await
     });
     match result {
         Ok(()) => {
             let later = scanner.model().settings_apply == tamga_profiles::SettingsApply::PowerCycle;
             outln!(
-                "configured{}{}{}",
-                baud.map(|b| format!(" baud={b}")).unwrap_or_default(),
-                security.map(|s| format!(" security={s}")).unwrap_or_default(),
+                "configured{}{}{}{}",
+                change.baud.map(|b| format!(" baud={b}")).unwrap_or_default(),
+                change
+                    .security
+                    .map(|s| format!(" security={s}"))
+                    .unwrap_or_default(),
+                change
+                    .packet_size
+                    .map(|p| format!(" packet_size={p}"))
+                    .unwrap_or_default(),
                 if later {
                     "; the module applies it after a power cycle: unplug it and plug it back"
                 } else {

@@ -383,6 +383,15 @@ pub fn unpack_nibbles(packed: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Settings a technician may change; `None` leaves one as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub baud: Option<u32>,
+    pub security: Option<u8>,
+    /// Data packet size in bytes (32, 64, 128, 256).
+    pub packet_size: Option<usize>,
+}
+
 /// What `devices info` reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModuleInfo {
@@ -440,6 +449,8 @@ pub struct FingerprintScanner {
     model: FingerprintModel,
     client: Option<Zfm<tokio_serial::SerialStream>>,
     packet_size: usize,
+    /// Image size: the device's own report where it gives one (ReadProdInfo), else the profile's.
+    image_size: (u16, u16),
     reply_timeout: Duration,
 }
 
@@ -453,6 +464,7 @@ impl FingerprintScanner {
             profile: profile.name.clone(),
             path: path.to_owned(),
             packet_size: usize::from(model.default_packet_size),
+            image_size: (model.image_width, model.image_height),
             settings,
             model,
             client: None,
@@ -463,6 +475,27 @@ impl FingerprintScanner {
     /// The model description from the profile.
     pub fn model(&self) -> &FingerprintModel {
         &self.model
+    }
+
+    /// The image size in use (width, height).
+    pub fn image_size(&self) -> (u16, u16) {
+        self.image_size
+    }
+
+    /// SoftRst (models with `soft-reset`): the module restarts; the port stays open.
+    pub async fn soft_reset(&mut self) -> Result<(), ScannerError> {
+        if !self.model.has(Feature::SoftReset) {
+            return Err(ScannerError::Module(ZfmError::Unsupported("soft reset")));
+        }
+        self.link(|c| Box::pin(c.soft_reset())).await
+    }
+
+    /// Cancel (models with `cancel`).
+    pub async fn cancel(&mut self) -> Result<(), ScannerError> {
+        if !self.model.has(Feature::Cancel) {
+            return Err(ScannerError::Module(ZfmError::Unsupported("cancel")));
+        }
+        self.link(|c| Box::pin(c.cancel())).await
     }
 
     /// The baud rate in use.
@@ -518,6 +551,31 @@ impl FingerprintScanner {
             }
         }
         // A module that just got power needs its start-up time before it answers.
+        if self.model.has(Feature::Handshake)
+            && let Err(e) = self.link(|c| Box::pin(c.handshake())).await
+        {
+            self.client = None;
+            return Err(e);
+        }
+        if self.model.has(Feature::ProdInfo) {
+            match self.link(|c| Box::pin(c.read_prod_info())).await {
+                Ok(p) if p.image_width > 0 && p.image_height > 0 && p.image_width % 2 == 0 => {
+                    if (p.image_width, p.image_height) != self.image_size {
+                        warn!(
+                            device = ?(p.image_width, p.image_height),
+                            profile = ?self.image_size,
+                            "the module reports another image size than its profile; using the module's"
+                        );
+                    }
+                    self.image_size = (p.image_width, p.image_height);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.client = None;
+                    return Err(e);
+                }
+            }
+        }
         match self.link(|c| Box::pin(c.read_sys_para())).await {
             Ok(p) => {
                 self.packet_size = p.packet_size();
@@ -629,48 +687,58 @@ impl FingerprintScanner {
         })
     }
 
-    /// Changes the baud rate and/or security level, refusing values the model does not allow. A new baud rate
-    /// is used for the next commands when the model applies settings at once.
-    pub async fn configure(&mut self, baud: Option<u32>, security: Option<u8>) -> Result<(), ScannerError> {
-        if let Some(b) = baud {
-            let n = u8::try_from(b / 9600).unwrap_or(0);
-            if b % 9600 != 0 || !self.model.baud_multipliers.contains(&n) {
-                let allowed = self
-                    .model
-                    .bauds()
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(ScannerError::Module(ZfmError::NotAllowed {
-                    what: "baud rate",
-                    value: b,
-                    allowed,
-                }));
-            }
+    /// Changes the baud rate, security level and/or data packet size, refusing values the model does not allow.
+    /// A new baud rate is used for the next commands when the model applies settings at once; otherwise every
+    /// change takes effect at the module's next power-up.
+    pub async fn configure(&mut self, change: &Settings) -> Result<(), ScannerError> {
+        let refuse = |what: &'static str, value: u32, allowed: Vec<String>| {
+            Err(ScannerError::Module(ZfmError::NotAllowed {
+                what,
+                value,
+                allowed: allowed.join(", "),
+            }))
+        };
+        let n = change.baud.map(|b| (b, u8::try_from(b / 9600).unwrap_or(0)));
+        if let Some((b, n)) = n
+            && (b % 9600 != 0 || !self.model.baud_multipliers.contains(&n))
+        {
+            return refuse(
+                "baud rate",
+                b,
+                self.model.bauds().iter().map(u32::to_string).collect(),
+            );
         }
-        if let Some(s) = security
+        if let Some(s) = change.security
             && !self.model.security_levels.contains(&s)
         {
-            let allowed = self
-                .model
-                .security_levels
-                .iter()
-                .map(u8::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(ScannerError::Module(ZfmError::NotAllowed {
-                what: "security level",
-                value: u32::from(s),
-                allowed,
-            }));
+            return refuse(
+                "security level",
+                u32::from(s),
+                self.model.security_levels.iter().map(u8::to_string).collect(),
+            );
         }
-        if let Some(s) = security {
+        let code = match change.packet_size {
+            Some(size) => match command::packet_size_code(size) {
+                Some(code) if self.model.packet_sizes.iter().any(|&p| usize::from(p) == size) => Some(code),
+                _ => {
+                    let allowed = self.model.packet_sizes.iter().map(u16::to_string).collect();
+                    return refuse("packet size", u32::try_from(size).unwrap_or(u32::MAX), allowed);
+                }
+            },
+            None => None,
+        };
+        if let Some(s) = change.security {
             self.link(move |c| Box::pin(c.set_sys_para(SysParam::SecurityLevel(s))))
                 .await?;
         }
-        if let Some(b) = baud {
-            let n = u8::try_from(b / 9600).unwrap_or(0);
+        if let Some(code) = code {
+            self.link(move |c| Box::pin(c.set_sys_para(SysParam::PacketSizeCode(code))))
+                .await?;
+            if self.model.settings_apply == SettingsApply::Immediate {
+                self.packet_size = command::packet_size_of(u16::from(code));
+            }
+        }
+        if let Some((b, n)) = n {
             self.link(move |c| Box::pin(c.set_sys_para(SysParam::BaudMultiplier(n))))
                 .await?;
             if self.model.settings_apply == SettingsApply::Immediate {
@@ -732,10 +800,7 @@ impl FingerprintScanner {
         &mut self,
         progress: impl FnMut(usize, usize) + Send + 'static,
     ) -> Result<Captured, ScannerError> {
-        let (w, h) = (
-            u32::from(self.model.image_width),
-            u32::from(self.model.image_height),
-        );
+        let (w, h) = (u32::from(self.image_size.0), u32::from(self.image_size.1));
         let packet_size = self.packet_size;
         let result = self
             .link(move |c| Box::pin(c.up_image(w, h, packet_size, progress)))
