@@ -117,7 +117,8 @@ impl Problem {
     }
 }
 
-fn line_col(src: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column of a byte offset in `src`, for errors that point into a TOML file.
+pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(src.len());
     let before = &src[..offset];
     let line = before.matches('\n').count() + 1;

@@ -84,6 +84,25 @@ pub const AREA_FULL: f32 = 0.55;
 /// Mean block standard deviation (grey levels) at which `contrast` reaches 1.
 pub const CONTRAST_FULL: f32 = 72.0;
 
+impl Quality {
+    /// Nothing to assess: an empty sensor, or an image too small to hold a print.
+    fn no_finger(foreground_share: f32) -> Quality {
+        Quality {
+            score: 0,
+            features: Features {
+                foreground_area: (foreground_share / AREA_FULL).min(1.0),
+                centring: 0.0,
+                contrast: 0.0,
+                orientation_certainty: 0.0,
+                ridge_valley_clarity: 0.0,
+                ridge_frequency: 0.0,
+            },
+            findings: vec![Finding::NoFinger],
+            foreground_mean: 0.0,
+        }
+    }
+}
+
 /// Weights of the features in the score (sum 1).
 pub const WEIGHTS: [f32; 6] = [0.15, 0.10, 0.15, 0.25, 0.25, 0.10];
 
@@ -101,19 +120,7 @@ pub fn assess(pixels: &[u8], width: usize, height: usize, ppi: u16) -> Quality {
     let scale = f32::from(ppi.max(100)) / 500.0;
     let b = ((16.0 * scale).round() as usize).max(8);
     if width < 2 * b || height < 2 * b || pixels.len() < width * height {
-        return Quality {
-            score: 0,
-            features: Features {
-                foreground_area: 0.0,
-                centring: 0.0,
-                contrast: 0.0,
-                orientation_certainty: 0.0,
-                ridge_valley_clarity: 0.0,
-                ridge_frequency: 0.0,
-            },
-            findings: vec![Finding::NoFinger],
-            foreground_mean: 0.0,
-        };
+        return Quality::no_finger(0.0);
     }
     let (bw, bh) = (width / b, height / b);
     let px = |x: usize, y: usize| f32::from(pixels[y * width + x]);
@@ -156,19 +163,7 @@ pub fn assess(pixels: &[u8], width: usize, height: usize, ppi: u16) -> Quality {
     let fg: Vec<usize> = (0..blocks.len()).filter(|&i| blocks[i].fg).collect();
     let area_share = fg.len() as f32 / blocks.len() as f32;
     if fg.len() < 4 {
-        return Quality {
-            score: 0,
-            features: Features {
-                foreground_area: area_share,
-                centring: 0.0,
-                contrast: 0.0,
-                orientation_certainty: 0.0,
-                ridge_valley_clarity: 0.0,
-                ridge_frequency: 0.0,
-            },
-            findings: vec![Finding::NoFinger],
-            foreground_mean: 0.0,
-        };
+        return Quality::no_finger(area_share);
     }
     let nf = fg.len() as f32;
     let (cx, cy) = fg.iter().fold((0.0, 0.0), |(sx, sy), &i| {

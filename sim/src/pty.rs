@@ -70,28 +70,35 @@ impl SimPort {
         self.ends.lock().map(|e| e.is_some()).unwrap_or(false)
     }
 
-    /// Reads what the host sent, waiting up to `timeout`. Empty when nothing came; an error when unplugged.
-    pub fn recv(&self, timeout: Duration) -> io::Result<Vec<u8>> {
-        use std::io::Read;
+    /// Runs `f` on the device end; `NotConnected` while unplugged.
+    fn with_master<T>(&self, f: impl FnOnce(&mut TTYPort) -> io::Result<T>) -> io::Result<T> {
         let mut ends = self
             .ends
             .lock()
             .map_err(|_| io::Error::other("simulated port lock poisoned"))?;
-        let Some((master, _)) = ends.as_mut() else {
-            return Err(io::Error::new(
+        match ends.as_mut() {
+            Some((master, _)) => f(master),
+            None => Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "simulated device is unplugged",
-            ));
-        };
-        master.set_timeout(timeout).map_err(io_err)?;
-        let mut buf = [0u8; 512];
-        match master.read(&mut buf) {
-            Ok(n) => Ok(buf[..n].to_vec()),
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e),
+            )),
         }
+    }
+
+    /// Reads what the host sent, waiting up to `timeout`. Empty when nothing came; an error when unplugged.
+    pub fn recv(&self, timeout: Duration) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        self.with_master(|master| {
+            master.set_timeout(timeout).map_err(io_err)?;
+            let mut buf = [0u8; 512];
+            match master.read(&mut buf) {
+                Ok(n) => Ok(buf[..n].to_vec()),
+                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                    Ok(Vec::new())
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// The baud rate the host has set on its end of the line (a pty shares one termios between its users), or
@@ -114,18 +121,10 @@ impl SimPort {
                     std::thread::sleep(wait);
                 }
             }
-            let mut ends = self
-                .ends
-                .lock()
-                .map_err(|_| io::Error::other("simulated port lock poisoned"))?;
-            let Some((master, _)) = ends.as_mut() else {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    "simulated device is unplugged",
-                ));
-            };
-            master.write_all(part)?;
-            master.flush()?;
+            self.with_master(|master| {
+                master.write_all(part)?;
+                master.flush()
+            })?;
         }
         Ok(())
     }

@@ -156,13 +156,9 @@ impl Policy {
             fingerprint_policy: Policy,
         }
         let doc: Doc = toml::from_str(src).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |s| {
-                let before = &src[..s.start.min(src.len())];
-                (
-                    before.matches('\n').count() + 1,
-                    s.start - before.rfind('\n').map_or(0, |i| i + 1) + 1,
-                )
-            });
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |s| tamga_profiles::line_col(src, s.start));
             PolicyError::Invalid {
                 file: file.to_owned(),
                 line,
