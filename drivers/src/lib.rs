@@ -9,5 +9,7 @@
 //! - [`zfm`]: ZFM / R30x / AS608 / R50x fingerprint modules over UART.
 
 pub mod mrz_serial;
+pub mod ptp;
 pub mod serial;
+pub mod usb;
 pub mod zfm;
