@@ -7,10 +7,12 @@
 //! The schema is documented in `firmware-profiles/SCHEMA.md`. Every validation error carries the file, the line
 //! and column, the key, and what to write instead.
 
+mod camera;
 mod fingerprint;
 mod mrz_reader;
 mod serial;
 
+pub use camera::CameraModel;
 pub use fingerprint::{Feature, FingerprintModel, SettingsApply};
 pub use mrz_reader::{Bcc, LineSeparator, MrzFraming};
 pub use serial::{FlowControl, Parity, SerialSettings, StopBits};
@@ -39,6 +41,8 @@ pub enum Protocol {
     MrzSerial,
     /// ZFM / R30x / AS608 / R50x fingerprint modules (packet protocol over UART).
     Zfm,
+    /// Still cameras speaking PTP (ISO 15740) over USB.
+    PtpUsb,
 }
 
 /// How to recognise the device on USB (the reader itself, or the USB-serial bridge inside it).
@@ -62,6 +66,7 @@ pub struct Profile {
     pub serial: Option<SerialSettings>,
     pub mrz_framing: Option<MrzFraming>,
     pub fingerprint: Option<FingerprintModel>,
+    pub camera: Option<CameraModel>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +85,7 @@ struct RawProfile {
     serial: Option<Spanned<serial::RawSerial>>,
     mrz_framing: Option<Spanned<mrz_reader::RawFraming>>,
     fingerprint: Option<Spanned<fingerprint::RawFingerprint>>,
+    camera: Option<Spanned<camera::RawCamera>>,
 }
 
 /// A profile file that cannot be used, with where and why.
@@ -185,7 +191,7 @@ impl Profile {
             }
         }
         let protocol = *raw.protocol.get_ref();
-        let (serial, mrz_framing, fingerprint) = match protocol {
+        let (serial, mrz_framing, fingerprint, camera) = match protocol {
             Protocol::MrzSerial => {
                 if raw.kind != DeviceKind::MrzReader {
                     return Err(Problem::new(
@@ -205,7 +211,12 @@ impl Profile {
                         "missing table `[mrz_framing]`: say how the reader frames a document (see SCHEMA.md)",
                     ));
                 };
-                (Some(serial::validate(s)?), Some(mrz_reader::validate(f)?), None)
+                (
+                    Some(serial::validate(s)?),
+                    Some(mrz_reader::validate(f)?),
+                    None,
+                    None,
+                )
             }
             Protocol::Zfm => {
                 if raw.kind != DeviceKind::FingerprintScanner {
@@ -231,7 +242,23 @@ impl Profile {
                     Some(serial::validate(s)?),
                     None,
                     Some(fingerprint::validate(f, Some(baud))?),
+                    None,
                 )
+            }
+            Protocol::PtpUsb => {
+                if raw.kind != DeviceKind::Camera {
+                    return Err(Problem::new(
+                        raw.protocol.span(),
+                        "key `protocol`: `ptp-usb` serves only `kind = \"camera\"`",
+                    ));
+                }
+                let Some(c) = raw.camera else {
+                    return Err(Problem::new(
+                        raw.protocol.span(),
+                        "missing table `[camera]`: the camera's capture quirks (an empty table means none)",
+                    ));
+                };
+                (None, None, None, Some(camera::validate(c)?))
             }
         };
         Ok(Profile {
@@ -245,6 +272,7 @@ impl Profile {
             serial,
             mrz_framing,
             fingerprint,
+            camera,
         })
     }
 
@@ -266,8 +294,12 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "access-is-ocr315",
     "desko-penta-serial",
     "generic-mrz-raw",
+    "generic-ptp-camera",
     "grow-r503",
     "hlk-as608",
+    "leica-m9",
+    "nikon-coolpix-5700",
+    "nikon-coolpix-5900",
     "zhiantec-r307",
 ];
 

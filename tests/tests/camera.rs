@@ -257,3 +257,86 @@ fn properties_are_checked_against_their_description() {
     );
     c.set_prop(prop::EXPOSURE_INDEX, &PropValue::UInt(400)).unwrap();
 }
+
+mod device {
+    use super::*;
+    use tamga_drivers::ptp::device::{CameraError, PhotoCamera};
+    use tamga_drivers::usb::UsbTransport;
+    use tamga_profiles::Catalog;
+
+    fn photo_camera(profile: &str, cam: &SimCamera) -> PhotoCamera {
+        let p = Catalog::builtin().unwrap().get(profile).unwrap().clone();
+        let sim = cam.clone();
+        PhotoCamera::new(
+            &p,
+            Box::new(move || sim.open().map(|t| Box::new(t) as Box<dyn UsbTransport>)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_camera_profile_captures_from_a_camera_with_its_quirks() {
+        for (profile, sim) in [
+            ("leica-m9", SimQuirks::default()),
+            (
+                "nikon-coolpix-5700",
+                SimQuirks {
+                    no_capture_complete: true,
+                    ..SimQuirks::default()
+                },
+            ),
+            (
+                "nikon-coolpix-5900",
+                SimQuirks {
+                    no_object_added: true,
+                    ..SimQuirks::default()
+                },
+            ),
+            (
+                "generic-ptp-camera",
+                SimQuirks {
+                    capture_complete_first: true,
+                    association_first: true,
+                    ..SimQuirks::default()
+                },
+            ),
+        ] {
+            let cam = camera(sim, vec![hopper()]);
+            let mut pc = photo_camera(profile, &cam);
+            let got = pc
+                .capture(&mut |_, _| {})
+                .unwrap_or_else(|e| panic!("{profile}: {e}"));
+            assert_eq!(got.data, hopper(), "{profile}");
+            assert_eq!(pc.device_info().unwrap().model, "Coolpix 5700");
+        }
+    }
+
+    #[test]
+    fn unplugged_and_plugged_back_without_restarting_anything() {
+        let cam = camera(SimQuirks::default(), vec![hopper()]);
+        let mut pc = photo_camera("leica-m9", &cam);
+        pc.capture(&mut |_, _| {}).unwrap();
+        cam.inject(CamFault::UnplugMidObject { after_bytes: 10_000 });
+        let e = pc.capture(&mut |_, _| {}).unwrap_err();
+        assert!(matches!(e, CameraError::Ptp(ref p) if p.is_disconnect()), "{e}");
+        assert!(!pc.is_connected());
+        let e = pc.capture(&mut |_, _| {}).unwrap_err();
+        assert!(
+            matches!(e, CameraError::Unavailable { .. }),
+            "still unplugged: {e}"
+        );
+        cam.replug();
+        assert_eq!(pc.capture(&mut |_, _| {}).unwrap().data, hopper());
+    }
+
+    #[test]
+    fn busy_and_stalled_cameras_are_handled_inside_the_capture() {
+        let cam = camera(SimQuirks::default(), vec![hopper()]);
+        let mut pc = photo_camera("leica-m9", &cam);
+        cam.inject(CamFault::Busy { times: 2 });
+        assert_eq!(pc.capture(&mut |_, _| {}).unwrap().data, hopper());
+        pc.capture(&mut |_, _| {}).unwrap();
+        cam.inject(CamFault::StallNextBulkIn);
+        assert_eq!(pc.capture(&mut |_, _| {}).unwrap().data, hopper());
+    }
+}

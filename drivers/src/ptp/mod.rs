@@ -9,6 +9,7 @@
 pub mod codes;
 pub mod container;
 pub mod dataset;
+pub mod device;
 
 use crate::usb::{Pipe, UsbError, UsbTransport};
 use codes::{Response, event, op};
@@ -374,9 +375,14 @@ impl<T: UsbTransport> PtpCamera<T> {
             match self.next_event((deadline - now).min(Duration::from_millis(100)))? {
                 Some(e) if e.code == event::OBJECT_ADDED => {
                     if let Some(&h) = e.params.first() {
-                        debug!(handle = h, "object added");
-                        added.push(h);
-                        last_added_at = Some(Instant::now());
+                        // A new folder is not the image: keep waiting for the image itself.
+                        if self.object_info(h)?.is_association() {
+                            debug!(handle = h, "folder added");
+                        } else {
+                            debug!(handle = h, "object added");
+                            added.push(h);
+                            last_added_at = Some(Instant::now());
+                        }
                     }
                 }
                 Some(e) if e.code == event::CAPTURE_COMPLETE => complete_at = Some(Instant::now()),
