@@ -3,8 +3,10 @@
 //!
 //! - [`capture`]: finger positions and the per-finger policy, image output.
 //! - [`cli`]: the technician and scripting commands.
+//! - [`config`]: configuration tables with located errors.
 //! - [`logging`]: tracing set-up.
 
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod logging;

@@ -46,7 +46,10 @@ enum Command {
     /// Devices attached to this workstation.
     #[command(subcommand)]
     Devices(cli::devices::DevicesCommand),
-    /// Captures with a device: one finger.
+    /// Photo checks and the 35x45 crop of an image file.
+    #[command(subcommand)]
+    Photo(cli::photo::PhotoCommand),
+    /// Captures with a device: one finger, or a photo.
     #[command(subcommand)]
     Capture(cli::capture::CaptureCommand),
     /// Runs the reader demo: simulated readers on pseudo-terminals, read through the real driver.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Profiles(c) => cli::profiles::run(c, &ctx),
         Command::Devices(c) => cli::devices::run(c, &ctx),
         Command::Capture(c) => cli::capture::run(c, &ctx),
+        Command::Photo(c) => cli::photo::run(c, &ctx),
         #[cfg(feature = "demo")]
         Command::Demo(a) => cli::demo::run(a, &ctx),
     };

@@ -143,7 +143,11 @@ fn devices_scan_lists_ports_as_json() {
     let o = run(&["devices", "scan", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert!(v.is_array());
+    assert!(v["serial"].is_array());
+    assert!(
+        v["usb"].is_array(),
+        "USB devices are listed, or why they cannot be: {v}"
+    );
 }
 
 #[test]
@@ -362,4 +366,114 @@ fn capture_finger_below_threshold_keeps_the_best_and_exits_1() {
     assert!(text.contains("below threshold") && text.contains("->"), "{text}");
     assert!(stderr(&o).contains("1 attempt(s) left"), "{}", stderr(&o));
     assert!(out.exists());
+}
+
+const PORTRAIT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../quality/tests/fixtures/photos/astronaut.png"
+);
+
+#[test]
+fn photo_check_json_contract_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[photo_policy]\ncrop_width = 140\ncrop_height = 180\nbackground_uniformity_max = 32.0\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "photo",
+        "check",
+        PORTRAIT,
+        "--json",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["accepted"], true);
+    let face = &v["faces"][0];
+    for k in ["x", "y", "width", "height"] {
+        assert!(face[k].is_number(), "{face}");
+    }
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["name"].is_string()
+        && c["passed"].is_boolean()
+        && c.get("threshold").is_some()
+        && c["advice"].is_string()));
+    // The default policy asks for a 413x531 crop: a 512 px portrait is refused with advice.
+    let o = run(&["photo", "check", PORTRAIT]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("resolution") && stdout(&o).contains("closer"),
+        "{}",
+        stdout(&o)
+    );
+    let bogus = dir.path().join("not-an-image.jpg");
+    std::fs::write(&bogus, "hello").unwrap();
+    let o = run(&["photo", "check", bogus.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn photo_crop_writes_a_35x45_jpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[photo_policy]\ncrop_width = 140\ncrop_height = 180\nbackground_uniformity_max = 32.0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("crop.jpg");
+    let o = run(&[
+        "photo",
+        "crop",
+        PORTRAIT,
+        "--out",
+        out.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let jpeg = std::fs::read(&out).unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+}
+
+#[test]
+fn capture_photo_from_the_simulated_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("photo.jpg");
+    let crop = dir.path().join("crop.jpg");
+    let o = run(&[
+        "capture",
+        "photo",
+        "--profile",
+        "leica-m9",
+        "--device",
+        "simulated",
+        "--out",
+        out.to_str().unwrap(),
+        "--crop",
+        crop.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["accepted"], true);
+    assert!(stderr(&o).contains("transferring photo 100%"));
+    assert!(std::fs::metadata(&out).unwrap().len() > 50_000);
+    assert!(std::fs::metadata(&crop).unwrap().len() <= 150_000);
+    // No camera on the bus: a clear device error.
+    let o = run(&[
+        "capture",
+        "photo",
+        "--profile",
+        "leica-m9",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("not connected"), "{}", stderr(&o));
 }

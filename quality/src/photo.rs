@@ -68,6 +68,39 @@ impl Default for PhotoPolicy {
     }
 }
 
+impl PhotoPolicy {
+    /// Checks that the thresholds make sense together; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |key: &str, why: &str| Err(format!("key `photo_policy.{key}`: {why}"));
+        if self.crop_width < 100 || self.crop_height < 128 {
+            return bad("crop_width", "the crop must be at least 100x128 pixels");
+        }
+        let aspect = f64::from(self.crop_width) / f64::from(self.crop_height);
+        if (aspect - 35.0 / 45.0).abs() > 0.02 {
+            return bad(
+                "crop_height",
+                "crop_width / crop_height must be 35/45 (for example 413 x 531)",
+            );
+        }
+        if !(0.3..=0.95).contains(&self.head_share_min) || self.head_share_min >= self.head_share_max {
+            return bad(
+                "head_share_min",
+                "needs 0.3 <= head_share_min < head_share_max <= 0.95 (ICAO: 0.70-0.80)",
+            );
+        }
+        if self.head_share_max > 0.95 {
+            return bad("head_share_max", "at most 0.95");
+        }
+        if self.brightness_min >= self.brightness_max {
+            return bad("brightness_min", "must be below brightness_max");
+        }
+        if self.jpeg_max_bytes < 5_000 {
+            return bad("jpeg_max_bytes", "at least 5000 bytes");
+        }
+        Ok(())
+    }
+}
+
 /// A face box in pixels of the input image.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct FaceBox {
@@ -243,32 +276,58 @@ fn laplacian_variance(g: &GrayImage) -> f64 {
     vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n
 }
 
+/// Left-right symmetry of a face: the correlation of the face with its mirror image, after removing a linear
+/// left-to-right brightness ramp (side lighting is an exposure matter, not a turned head).
 fn symmetry(g: &GrayImage) -> f64 {
     let (w, h) = g.dimensions();
-    let (mut sa, mut sb, mut saa, mut sbb, mut sab, mut n) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    for y in 0..h {
-        for x in 0..w / 2 {
-            let a = f64::from(g.get_pixel(x, y)[0]);
-            let b = f64::from(g.get_pixel(w - 1 - x, y)[0]);
-            sa += a;
-            sb += b;
-            saa += a * a;
-            sbb += b * b;
-            sab += a * b;
-            n += 1.0;
-        }
-    }
-    if n == 0.0 {
+    if w < 4 || h < 4 {
         return 0.0;
     }
-    let cov = sab / n - (sa / n) * (sb / n);
-    let va = saa / n - (sa / n).powi(2);
-    let vb = sbb / n - (sb / n).powi(2);
-    if va <= 0.0 || vb <= 0.0 {
-        0.0
-    } else {
-        (cov / (va * vb).sqrt()).clamp(-1.0, 1.0)
+    let col_mean: Vec<f64> = (0..w)
+        .map(|x| (0..h).map(|y| f64::from(g.get_pixel(x, y)[0])).sum::<f64>() / f64::from(h))
+        .collect();
+    let n = f64::from(w);
+    let mx = (n - 1.0) / 2.0;
+    let my = col_mean.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (x, m) in col_mean.iter().enumerate() {
+        sxy += (x as f64 - mx) * (m - my);
+        sxx += (x as f64 - mx).powi(2);
     }
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let px = |x: u32, y: u32| f64::from(g.get_pixel(x, y)[0]) - slope * (f64::from(x) - mx);
+    // The detector's box is not exactly centred on the face's midline: try mirror axes within 1/8 of the width.
+    let span = (w / 8).max(1) as i64;
+    let mut best = -1.0f64;
+    for shift in -span..=span {
+        let axis2 = i64::from(w) - 1 + 2 * shift; // twice the axis position
+        let (mut sa, mut sb, mut saa, mut sbb, mut sab, mut k) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for y in 0..h {
+            for x in 0..w {
+                let m = axis2 - i64::from(x);
+                if 2 * i64::from(x) >= axis2 || m < 0 || m >= i64::from(w) {
+                    continue;
+                }
+                let (a, b) = (px(x, y), px(m as u32, y));
+                sa += a;
+                sb += b;
+                saa += a * a;
+                sbb += b * b;
+                sab += a * b;
+                k += 1.0;
+            }
+        }
+        if k < f64::from(w * h) / 8.0 {
+            continue;
+        }
+        let cov = sab / k - (sa / k) * (sb / k);
+        let va = saa / k - (sa / k).powi(2);
+        let vb = sbb / k - (sb / k).powi(2);
+        if va > 0.0 && vb > 0.0 {
+            best = best.max(cov / (va * vb).sqrt());
+        }
+    }
+    best.clamp(0.0, 1.0)
 }
 
 fn check(name: &'static str, passed: bool, value: f64, threshold: Threshold, advice: &'static str) -> Check {
@@ -515,6 +574,28 @@ mod tests {
         assert!(!r.accepted);
         assert_eq!(r.checks[0].name, "face_count");
         assert_eq!(r.checks[0].value, Some(0.0));
+    }
+
+    #[test]
+    fn symmetry_sees_a_turned_face_not_side_light() {
+        // A symmetric "face": bright centre column fading to both sides, with two dark eyes.
+        let face = GrayImage::from_fn(64, 80, |x, y| {
+            let d = (i32::try_from(x).unwrap() - 32).abs();
+            let eye = (y > 25 && y < 32) && (10..20).contains(&d);
+            image::Luma([if eye { 30 } else { (200 - 3 * d) as u8 }])
+        });
+        assert!(symmetry(&face) > 0.95);
+        // The same face lit from the left: a linear ramp is removed before mirroring.
+        let lit = GrayImage::from_fn(64, 80, |x, y| {
+            image::Luma([(f64::from(face.get_pixel(x, y)[0]) * 0.6 + f64::from(x)).min(255.0) as u8])
+        });
+        assert!(symmetry(&lit) > 0.9, "{}", symmetry(&lit));
+        // Turned: both eyes on one side.
+        let turned = GrayImage::from_fn(64, 80, |x, y| {
+            let eye = (y > 25 && y < 32) && ((4..12).contains(&x) || (16..24).contains(&x));
+            image::Luma([if eye { 30 } else { 200 - (x as u8) }])
+        });
+        assert!(symmetry(&turned) < 0.35, "{}", symmetry(&turned));
     }
 
     #[test]

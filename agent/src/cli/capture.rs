@@ -7,9 +7,12 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use serde::Serialize;
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use tamga_drivers::ptp::device::{Opener, PhotoCamera};
+use tamga_drivers::usb::rusb_transport::RusbTransport;
+use tamga_drivers::usb::{UsbSelector, UsbTransport};
 use tamga_drivers::zfm::{CaptureOutcome, FingerprintScanner, ScannerError};
 use tamga_quality::fingerprint::{Quality, assess};
 
@@ -38,6 +41,26 @@ pub enum CaptureCommand {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+    /// Takes a photo with a PTP camera, writes it as captured, checks it, and optionally writes the 35x45 crop.
+    /// Exit 0 accepted, 1 a check failed (files still written), 3 the camera did not deliver.
+    Photo {
+        #[arg(long)]
+        profile: String,
+        /// VID:PID[:SERIAL] or BUS-ADDRESS; default: the profile's first USB id. `simulated` uses the built-in
+        /// simulated camera (demo builds).
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the 35x45 crop here.
+        #[arg(long)]
+        crop: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// A TOML file with a `[photo_policy]` table.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
 }
 
 #[derive(Serialize)]
@@ -58,16 +81,145 @@ struct Report<'a> {
 }
 
 pub fn run(cmd: CaptureCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let CaptureCommand::Finger {
-        profile,
-        port,
-        position,
-        out,
-        json,
-        policy,
-        timeout,
-    } = cmd;
-    let policy = match &policy {
+    match cmd {
+        CaptureCommand::Finger {
+            profile,
+            port,
+            position,
+            out,
+            json,
+            policy,
+            timeout,
+        } => finger(
+            ctx,
+            &profile,
+            &port,
+            position,
+            &out,
+            json,
+            policy.as_deref(),
+            timeout,
+        ),
+        CaptureCommand::Photo {
+            profile,
+            device,
+            out,
+            crop,
+            json,
+            policy,
+        } => photo(
+            ctx,
+            &profile,
+            device.as_deref(),
+            &out,
+            crop.as_deref(),
+            json,
+            policy.as_deref(),
+        ),
+    }
+}
+
+fn opener(profile: &tamga_profiles::Profile, device: Option<&str>) -> anyhow::Result<Opener> {
+    #[cfg(feature = "demo")]
+    if device == Some("simulated") {
+        let cam = crate::cli::demo::simulated_camera()?;
+        return Ok(Box::new(move || {
+            cam.open().map(|t| Box::new(t) as Box<dyn UsbTransport>)
+        }));
+    }
+    let selector: UsbSelector = match device {
+        Some(s) => s.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+        None => {
+            let u = profile.usb.first().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "profile `{}` names no USB id: give --device VID:PID",
+                    profile.name
+                )
+            })?;
+            UsbSelector::Id {
+                vid: u.vid,
+                pid: u.pid,
+                serial: None,
+            }
+        }
+    };
+    Ok(Box::new(move || {
+        RusbTransport::open(&selector).map(|t| Box::new(t) as Box<dyn UsbTransport>)
+    }))
+}
+
+fn photo(
+    ctx: &Context,
+    profile: &str,
+    device: Option<&str>,
+    out: &Path,
+    crop: Option<&Path>,
+    json: bool,
+    policy: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let policy = super::photo::policy(policy)?;
+    let catalog = ctx.catalog()?;
+    let profile = catalog.get(profile)?;
+    let mut camera = PhotoCamera::new(profile, opener(profile, device)?)?;
+    eprintln!("tamga: taking the photo");
+    let mut last = usize::MAX;
+    let captured = camera.capture(&mut |got, total| {
+        let pct = got * 100 / total.max(1);
+        if pct != last {
+            last = pct;
+            eprint!("\rtamga: transferring photo {pct:>3}%");
+            if got == total {
+                eprintln!();
+            }
+        }
+    });
+    let captured = match captured {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tamga: {e}");
+            return Ok(ExitCode::from(EXIT_DEVICE));
+        }
+    };
+    std::fs::write(out, &captured.data).with_context(|| format!("writing {}", out.display()))?;
+    let img = tamga_quality::photo::decode(&captured.data)?;
+    let report = tamga_quality::photo::check_photo(&img, &policy);
+    if let Some(c) = crop {
+        match tamga_quality::photo::crop_jpeg(&img, &report, &policy) {
+            Ok(j) => std::fs::write(c, j).with_context(|| format!("writing {}", c.display()))?,
+            Err(e) => eprintln!("tamga: no crop: {e}"),
+        }
+    }
+    if json {
+        outln!("{}", serde_json::to_string(&report)?);
+    } else {
+        outln!(
+            "{} ({} bytes, {}x{})",
+            out.display(),
+            captured.data.len(),
+            img.width(),
+            img.height()
+        );
+        super::photo::print_report(&report)?;
+    }
+    Ok(if report.accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finger(
+    ctx: &Context,
+    profile: &str,
+    port: &Path,
+    position: FingerPosition,
+    out: &Path,
+    json: bool,
+    policy: Option<&Path>,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
+    let policy = match policy {
         Some(p) => {
             let src = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             Policy::from_toml(&p.display().to_string(), &src)?
@@ -76,8 +228,8 @@ pub fn run(cmd: CaptureCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     };
     let rule = policy.rule(position);
     let catalog = ctx.catalog()?;
-    let profile = catalog.get(&profile)?;
-    let mut scanner = FingerprintScanner::new(profile, &port)?;
+    let profile = catalog.get(profile)?;
+    let mut scanner = FingerprintScanner::new(profile, port)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -156,7 +308,7 @@ pub fn run(cmd: CaptureCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_DEVICE));
     };
     let img = &captured.image;
-    png_out::write_grey(&out, img.width, img.height, img.resolution_ppi, &img.pixels)?;
+    png_out::write_grey(out, img.width, img.height, img.resolution_ppi, &img.pixels)?;
     let report = Report {
         position,
         position_code: position.code(),

@@ -89,3 +89,23 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         ExitCode::from(EXIT_INVALID)
     })
 }
+
+/// The public-domain astronaut portrait (scikit-image; see quality/tests/fixtures/photos/SOURCES.md), served as
+/// JPEG by the simulated camera.
+static PORTRAIT_PNG: &[u8] = include_bytes!("../../../quality/tests/fixtures/photos/astronaut.png");
+
+/// A simulated PTP camera serving the portrait, scaled to a 2 MP frame as a real camera would deliver it.
+pub fn simulated_camera() -> anyhow::Result<tamga_sim::ptp_camera::SimCamera> {
+    let img = image::load_from_memory(PORTRAIT_PNG)?;
+    let big = img
+        .resize_exact(1400, 1400, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&big)?;
+    Ok(tamga_sim::ptp_camera::SimCamera::new(
+        "Tamga",
+        "Simulated PTP camera",
+        tamga_sim::ptp_camera::SimQuirks::default(),
+        vec![(jpeg, 1400, 1400)],
+    ))
+}

@@ -6,6 +6,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use tamga_drivers::usb::discovery::{self, UsbDeviceInfo};
 use tamga_drivers::zfm::{FingerprintScanner, ScannerError, Settings, ZfmError};
 use tamga_profiles::Catalog;
 use tokio_serial::{SerialPortInfo, SerialPortType};
@@ -225,30 +226,80 @@ fn configure(profile: &str, port: &Path, change: Settings, ctx: &Context) -> any
     }
 }
 
+/// A USB device as the scan reports it, with the camera profiles that claim it.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct UsbReport {
+    pub device: String,
+    pub vid: String,
+    pub pid: String,
+    pub still_image: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    pub profiles: Vec<String>,
+}
+
+/// Matches USB devices to profiles: by VID/PID, and any Still Image device to `generic-ptp-camera`.
+pub fn usb_report(devices: &[UsbDeviceInfo], catalog: &Catalog) -> Vec<UsbReport> {
+    devices
+        .iter()
+        .map(|d| {
+            let mut profiles: Vec<String> = catalog
+                .matching_usb(d.vid, d.pid)
+                .map(|p| p.name.clone())
+                .collect();
+            if d.still_image && profiles.is_empty() && catalog.get("generic-ptp-camera").is_ok() {
+                profiles.push("generic-ptp-camera".into());
+            }
+            UsbReport {
+                device: format!("{:03}-{:03}", d.bus, d.address),
+                vid: format!("{:04x}", d.vid),
+                pid: format!("{:04x}", d.pid),
+                still_image: d.still_image,
+                product: d.product.clone(),
+                serial: d.serial.clone(),
+                profiles,
+            }
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct ScanReport {
+    serial: Vec<PortReport>,
+    usb: Vec<UsbReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usb_error: Option<String>,
+}
+
 fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
     let catalog = ctx.catalog()?;
     let ports = tokio_serial::available_ports().map_err(|e| {
         anyhow::anyhow!("cannot list serial ports: {e}; on Linux this needs udev (is /run/udev present?)")
     })?;
-    let reports = report(&ports, &catalog);
+    let serial = report(&ports, &catalog);
+    // A machine without a USB bus (or without libusb access) still gets its serial ports listed.
+    let (usb, usb_error) = match discovery::list() {
+        Ok(devs) => (usb_report(&devs, &catalog), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
     if json {
-        outln!("{}", serde_json::to_string_pretty(&reports)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if reports.is_empty() {
         outln!(
-            "no serial ports found. Plug the reader in; USB readers appear as /dev/ttyUSB* or /dev/ttyACM*."
+            "{}",
+            serde_json::to_string_pretty(&ScanReport {
+                serial,
+                usb,
+                usb_error
+            })?
         );
         return Ok(ExitCode::SUCCESS);
     }
-    outln!(
-        "{:<28} {:<9} {:<10} {:<24} PROFILES",
-        "PORT",
-        "BUS",
-        "VID:PID",
-        "PRODUCT"
-    );
-    for r in &reports {
+    outln!("serial ports:");
+    if serial.is_empty() {
+        outln!("  none. Plug the reader in; USB readers appear as /dev/ttyUSB* or /dev/ttyACM*.");
+    }
+    for r in &serial {
         let id = match (&r.vid, &r.pid) {
             (Some(v), Some(p)) => format!("{v}:{p}"),
             _ => "-".into(),
@@ -259,11 +310,32 @@ fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
             r.profiles.join(", ")
         };
         outln!(
-            "{:<28} {:<9} {:<10} {:<24} {profiles}",
+            "  {:<28} {:<9} {:<10} {:<24} {profiles}",
             r.port,
             r.bus,
             id,
             r.product.as_deref().unwrap_or("-")
+        );
+    }
+    outln!("USB devices:");
+    if let Some(e) = &usb_error {
+        outln!("  cannot list: {e}");
+    } else if usb.is_empty() {
+        outln!("  none");
+    }
+    for u in &usb {
+        let profiles = if u.profiles.is_empty() {
+            "-".to_owned()
+        } else {
+            u.profiles.join(", ")
+        };
+        outln!(
+            "  {:<8} {}:{} {:<12} {:<24} {profiles}",
+            u.device,
+            u.vid,
+            u.pid,
+            if u.still_image { "still-image" } else { "" },
+            u.product.as_deref().unwrap_or("-")
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -273,6 +345,32 @@ fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use tokio_serial::UsbPortInfo;
+
+    #[test]
+    fn usb_cameras_are_matched_by_id_or_by_class() {
+        let catalog = Catalog::builtin().unwrap();
+        let dev = |vid, pid, still_image| UsbDeviceInfo {
+            bus: 1,
+            address: 4,
+            vid,
+            pid,
+            still_image,
+            product: None,
+            serial: None,
+        };
+        let r = usb_report(
+            &[
+                dev(0x04b0, 0x010d, true),
+                dev(0x1234, 0x5678, true),
+                dev(0x8086, 0x0001, false),
+            ],
+            &catalog,
+        );
+        assert_eq!(r[0].profiles, vec!["nikon-coolpix-5700".to_owned()]);
+        assert_eq!(r[1].profiles, vec!["generic-ptp-camera".to_owned()]);
+        assert!(r[2].profiles.is_empty());
+        assert_eq!(r[0].device, "001-004");
+    }
 
     #[test]
     fn usb_ports_are_matched_to_profiles_by_vid_pid() {

@@ -13,6 +13,7 @@ pub mod capture;
 pub mod demo;
 pub mod devices;
 pub mod mrz;
+pub mod photo;
 pub mod profiles;
 
 use anyhow::Context as _;
