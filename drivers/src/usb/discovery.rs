@@ -1,5 +1,8 @@
 //! USB device discovery and hotplug: lists attached devices with their Still Image interfaces, and reports
 //! arrivals and removals (libusb hotplug where it is supported, polling otherwise).
+//!
+//! Not tested against a real bus here (the build machines have none): `diff` (the polling path) is unit-tested,
+//! and the umockdev test exercises enumeration through libusb.
 
 use super::UsbError;
 use super::rusb_transport::STILL_IMAGE;
@@ -95,14 +98,87 @@ pub fn hotplug_supported() -> bool {
     rusb::has_hotplug()
 }
 
-/// Watches for arrivals and removals until the receiver is dropped, sending events to `tx`. Uses polling every
-/// `interval` (libusb hotplug needs an event thread per context; polling is as fast as a window needs and works
-/// wherever libusb can enumerate).
+/// Describes a device for events (strings only where the device can be opened).
+fn info_of<T: UsbContext>(d: &rusb::Device<T>) -> Option<UsbDeviceInfo> {
+    let desc = d.device_descriptor().ok()?;
+    let still_image = d.active_config_descriptor().is_ok_and(|c| {
+        c.interfaces().any(|i| {
+            i.descriptors()
+                .any(|a| (a.class_code(), a.sub_class_code(), a.protocol_code()) == STILL_IMAGE)
+        })
+    });
+    Some(UsbDeviceInfo {
+        bus: d.bus_number(),
+        address: d.address(),
+        vid: desc.vendor_id(),
+        pid: desc.product_id(),
+        still_image,
+        product: None,
+        serial: None,
+    })
+}
+
+struct HotplugForwarder {
+    tx: tokio::sync::mpsc::Sender<UsbEvent>,
+    known: BTreeMap<(u8, u8), UsbDeviceInfo>,
+}
+
+impl<T: UsbContext> rusb::Hotplug<T> for HotplugForwarder {
+    fn device_arrived(&mut self, device: rusb::Device<T>) {
+        if let Some(i) = info_of(&device) {
+            self.known.insert(i.key(), i.clone());
+            let _ = self.tx.try_send(UsbEvent::Arrived(i));
+        }
+    }
+
+    fn device_left(&mut self, device: rusb::Device<T>) {
+        // A departed device can no longer be asked for its descriptors: report what was known of it.
+        let key = (device.bus_number(), device.address());
+        let info = self.known.remove(&key).unwrap_or(UsbDeviceInfo {
+            bus: key.0,
+            address: key.1,
+            vid: 0,
+            pid: 0,
+            still_image: false,
+            product: None,
+            serial: None,
+        });
+        let _ = self.tx.try_send(UsbEvent::Left(info));
+    }
+}
+
+/// Watches for arrivals and removals until the receiver is dropped, sending events to `tx`: libusb hotplug where
+/// this libusb supports it (a thread runs its event loop), polling every `interval` otherwise. Devices present at
+/// the start are not reported.
 pub fn watch(interval: Duration, tx: tokio::sync::mpsc::Sender<UsbEvent>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        if hotplug_supported()
+            && let Ok(ctx) = rusb::Context::new()
+        {
+            let known = list()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| (d.key(), d))
+                .collect();
+            let forwarder = HotplugForwarder {
+                tx: tx.clone(),
+                known,
+            };
+            let mut builder = rusb::HotplugBuilder::new();
+            builder.enumerate(false);
+            if let Ok(_registration) = builder.register::<rusb::Context, _>(&ctx, Box::new(forwarder)) {
+                while !tx.is_closed() {
+                    let _ = ctx.handle_events(Some(interval));
+                }
+                return;
+            }
+        }
         let mut known = list().unwrap_or_default();
         loop {
             std::thread::sleep(interval);
+            if tx.is_closed() {
+                return;
+            }
             let Ok(now) = list() else { continue };
             for e in diff(&known, &now) {
                 if tx.blocking_send(e).is_err() {
