@@ -189,7 +189,7 @@ impl FingerImageRecord {
         let rep_len = rep.len() as u32;
         rep[0..4].copy_from_slice(&rep_len.to_be_bytes());
         let mut v = Vec::with_capacity(16 + rep.len());
-        v.extend_from_slice(b"FIR\0020\0");
+        v.extend_from_slice(b"FIR\x00020\x00");
         v.extend_from_slice(&((16 + rep.len()) as u32).to_be_bytes());
         v.extend_from_slice(&1u16.to_be_bytes()); // one representation
         v.push(0); // no certification blocks
@@ -200,7 +200,7 @@ impl FingerImageRecord {
 
     pub fn parse(b: &[u8]) -> Result<Self, RecordError> {
         const W: &str = "finger image record";
-        if b.len() < 8 || &b[0..8] != b"FIR\0020\0" {
+        if b.len() < 8 || &b[0..8] != b"FIR\x00020\x00" {
             return Err(RecordError::Magic {
                 what: W,
                 expected: "ISO/IEC 19794-4:2011 (FIR 020)",
@@ -337,7 +337,7 @@ impl FaceImageRecord {
         let rep_len = rep.len() as u32;
         rep[0..4].copy_from_slice(&rep_len.to_be_bytes());
         let mut v = Vec::with_capacity(17 + rep.len());
-        v.extend_from_slice(b"FAC\0030\0");
+        v.extend_from_slice(b"FAC\x00030\x00");
         v.extend_from_slice(&((17 + rep.len()) as u32).to_be_bytes());
         v.extend_from_slice(&1u16.to_be_bytes()); // one representation
         v.push(0); // certification flag (always 0 in 19794-5:2011)
@@ -348,7 +348,7 @@ impl FaceImageRecord {
 
     pub fn parse(b: &[u8]) -> Result<Self, RecordError> {
         const W: &str = "face image record";
-        if b.len() < 8 || &b[0..8] != b"FAC\0030\0" {
+        if b.len() < 8 || &b[0..8] != b"FAC\x00030\x00" {
             return Err(RecordError::Magic {
                 what: W,
                 expected: "ISO/IEC 19794-5:2011 (FAC 030)",
@@ -467,7 +467,7 @@ mod tests {
     fn finger_record_layout_and_round_trip() {
         let f = finger();
         let b = f.to_bytes();
-        assert_eq!(&b[0..8], b"FIR\0020\0");
+        assert_eq!(&b[0..8], b"FIR\x00020\x00");
         // 16 general + 41 fixed representation + 5 per quality block + image.
         assert_eq!(b.len(), 16 + 41 + 5 + 7);
         assert_eq!(u32::from_be_bytes([b[8], b[9], b[10], b[11]]) as usize, b.len());
@@ -494,7 +494,7 @@ mod tests {
             image: vec![0xFF, 0xD8, 0xFF, 0xD9],
         };
         let b = f.to_bytes();
-        assert_eq!(&b[0..8], b"FAC\0030\0");
+        assert_eq!(&b[0..8], b"FAC\x00030\x00");
         // 17 general + representation: 4 + 9 + 5 + 1 (quality count) + 17 + 11 + 4 (image length) + image.
         assert_eq!(b.len(), 17 + 4 + 9 + 5 + 1 + 17 + 11 + 4 + 4);
         assert_eq!(FaceImageRecord::parse(&b).unwrap(), f);
