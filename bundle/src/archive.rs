@@ -12,6 +12,9 @@ pub const MANIFEST: &str = "manifest.jws";
 pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_ENTRIES: usize = 64;
 
+/// Item files: (name, bytes), in archive order.
+pub type Files = Vec<(String, Vec<u8>)>;
+
 /// A valid item file name: 1-64 of a-z, 0-9, `.`, `_`, `-`; no directories.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -45,14 +48,14 @@ pub fn write(manifest_jws: &str, items: &[(String, Vec<u8>)]) -> Result<Vec<u8>,
 }
 
 /// Reads the archive: the manifest JWS text and the items, in archive order.
-pub fn read(bytes: &[u8]) -> Result<(String, Vec<(String, Vec<u8>)>), BundleError> {
+pub fn read(bytes: &[u8]) -> Result<(String, Files), BundleError> {
     let bad = |why: String| BundleError::Archive(why);
     let mut z = ZipArchive::new(Cursor::new(bytes)).map_err(|e| bad(format!("not a ZIP archive: {e}")))?;
     if z.len() > MAX_ENTRIES {
         return Err(bad(format!("{} entries, at most {MAX_ENTRIES}", z.len())));
     }
     let mut manifest = None;
-    let mut items: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut items: Files = Vec::new();
     let mut total = 0u64;
     for i in 0..z.len() {
         let mut f = z.by_index(i).map_err(|e| bad(format!("entry {i}: {e}")))?;
