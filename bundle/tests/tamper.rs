@@ -406,3 +406,48 @@ fn completeness_must_be_true_to_its_flag() {
             .contains("given twice")
     );
 }
+
+/// An independent implementation opens our bundle: Python's jwcrypto (JWE, JWS) and cryptography (X.509), via
+/// `tools/verify_bundle.py`. Skips, saying so, when jwcrypto is not installed (`.ci/run` installs it).
+#[test]
+fn an_independent_jose_implementation_verifies_the_bundle() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (jwe_text, m, _) = sealed(&w);
+    std::fs::write(dir.path().join("bundle.jwe"), &jwe_text).unwrap();
+    std::fs::write(dir.path().join("central.key"), &w.pki.central_key).unwrap();
+    std::fs::write(dir.path().join("root-ca.pem"), &w.pki.root_ca).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/verify_bundle.py");
+    let run = |jwe: &str| {
+        std::fs::write(dir.path().join("bundle.jwe"), jwe).unwrap();
+        std::process::Command::new("python3")
+            .arg(&script)
+            .arg(dir.path().join("bundle.jwe"))
+            .arg("--key")
+            .arg(dir.path().join("central.key"))
+            .arg("--ca")
+            .arg(dir.path().join("root-ca.pem"))
+            .arg("--json")
+            .output()
+    };
+    let Ok(out) = run(&jwe_text) else {
+        eprintln!("skipped: python3 is not available");
+        return;
+    };
+    if out.status.code() == Some(3) {
+        eprintln!("skipped: {}", String::from_utf8_lossy(&out.stderr).trim());
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["bundle_id"], m.bundle_id.as_str());
+    assert_eq!(v["items"], 11);
+    // And it rejects what we reject.
+    let mut t = jwe_text.clone().into_bytes();
+    let mid = t.len() / 2;
+    t[mid] = if t[mid] == b'A' { b'B' } else { b'A' };
+    let out = run(&String::from_utf8(t).unwrap()).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
