@@ -46,6 +46,12 @@ enum Command {
     /// Devices attached to this workstation.
     #[command(subcommand)]
     Devices(cli::devices::DevicesCommand),
+    /// The station PKI: development PKI, enrolment, status.
+    #[command(subcommand)]
+    Certs(cli::certs::CertsCommand),
+    /// Capture bundles: create from files, verify, inspect.
+    #[command(subcommand)]
+    Bundle(cli::bundle::BundleCommand),
     /// Photo checks and the 35x45 crop of an image file.
     #[command(subcommand)]
     Photo(cli::photo::PhotoCommand),
@@ -72,6 +78,8 @@ fn main() -> ExitCode {
         Command::Devices(c) => cli::devices::run(c, &ctx),
         Command::Capture(c) => cli::capture::run(c, &ctx),
         Command::Photo(c) => cli::photo::run(c, &ctx),
+        Command::Certs(c) => cli::certs::run(c, &ctx),
+        Command::Bundle(c) => cli::bundle::run(c, &ctx),
         #[cfg(feature = "demo")]
         Command::Demo(a) => cli::demo::run(a, &ctx),
     };

@@ -74,6 +74,16 @@ pub fn issue_station(
     Ok((cert.pem(), k.serialize_pem()))
 }
 
+/// A new station key and a certificate signing request for it (PEM texts: key, CSR).
+pub fn request(station_id: &str) -> Result<(String, String), BundleError> {
+    let k = key()?;
+    let mut p = params(station_id, 397)?;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let csr = p.serialize_request(&k).map_err(err)?;
+    Ok((k.serialize_pem(), csr.pem().map_err(err)?))
+}
+
 /// Makes a whole development PKI with one station.
 pub fn generate(station_id: &str) -> Result<DevPki, BundleError> {
     let root_key = key()?;

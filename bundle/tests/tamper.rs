@@ -439,7 +439,12 @@ fn an_independent_jose_implementation_verifies_the_bundle() {
         return;
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["bundle_id"], m.bundle_id.as_str());

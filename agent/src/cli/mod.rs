@@ -8,7 +8,9 @@ macro_rules! outln {
     }};
 }
 
+pub mod bundle;
 pub mod capture;
+pub mod certs;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;

@@ -1,0 +1,420 @@
+//! `tamga bundle create | verify | inspect`: signed, sealed capture bundles from files, and their verification.
+
+use super::{Context, EXIT_INVALID};
+use crate::capture::fingers::{ExceptionReason, FingerPosition};
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use p256::pkcs8::DecodePrivateKey;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tamga_bundle::iso19794::{
+    CaptureTime, FaceImageRecord, FingerImageRecord, QualityBlock, finger_compression,
+};
+use tamga_bundle::manifest::{self, Device, Document, Exception, Item, Manifest, Session};
+use tamga_bundle::seal::{StationSigner, open, seal};
+use tamga_bundle::{b64, pki};
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Builds a signed, sealed bundle from files (the JWE compact serialization). Runs the agent's checks and
+    /// refuses an incomplete or failing record unless --allow-incomplete.
+    Create {
+        /// A directory with station.key, station.pem, station-ca.pem and central.pem (`tamga certs init`).
+        #[arg(long)]
+        certs: PathBuf,
+        /// MRZ lines, in order (2 or 3).
+        #[arg(long = "mrz", required = true)]
+        mrz: Vec<String>,
+        /// The face photo (JPEG), as it will be sent.
+        #[arg(long)]
+        face: Option<PathBuf>,
+        /// POSITION=FILE.png (8-bit grey, 500 ppi), e.g. right-thumb=rt.png. Repeat for each finger.
+        #[arg(long = "finger")]
+        fingers: Vec<String>,
+        /// POSITION=REASON (amputated, bandaged, unable-to-capture).
+        #[arg(long = "exception")]
+        exceptions: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "KZ-ALA-001")]
+        centre: String,
+        #[arg(long, default_value = "integrator")]
+        operator: String,
+        /// SHA-256 of the station's previous manifest (hex); default: this is the station's first bundle.
+        #[arg(long)]
+        previous: Option<String>,
+        #[arg(long)]
+        allow_incomplete: bool,
+        /// A TOML file with the station's `[photo_policy]` and `[fingerprint_policy]` tables (the agent's checks).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Decrypts and verifies everything; prints a report; exits 1 naming the first failure.
+    Verify {
+        file: PathBuf,
+        /// The root CA the station chain must lead to.
+        #[arg(long)]
+        ca: PathBuf,
+        /// The central system's private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decrypts and prints the manifest (with the verification verdict).
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn position(name: &str) -> anyhow::Result<FingerPosition> {
+    <FingerPosition as clap::ValueEnum>::from_str(name, true).map_err(|_| {
+        anyhow::anyhow!("`{name}` is not a finger position; use right-thumb, right-index, ..., left-little")
+    })
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn device(model: &str) -> Device {
+    Device {
+        model: model.into(),
+        serial: "-".into(),
+        firmware: "-".into(),
+        profile: "files".into(),
+        profile_sha256: manifest::GENESIS.into(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create(
+    certs: &Path,
+    mrz: &[String],
+    face: Option<&Path>,
+    fingers: &[String],
+    exceptions: &[String],
+    out: &Path,
+    centre: &str,
+    operator: &str,
+    previous: Option<&str>,
+    allow_incomplete: bool,
+    policy: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let photo_policy = super::photo::policy(policy)?;
+    let finger_policy = match policy {
+        Some(p) => {
+            let src = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            if src.contains("[fingerprint_policy") {
+                crate::capture::fingers::Policy::from_toml(&p.display().to_string(), &src)?
+            } else {
+                crate::capture::fingers::Policy::default()
+            }
+        }
+        None => crate::capture::fingers::Policy::default(),
+    };
+    let key = super::certs::read_key(&certs.join("station.key"))?;
+    let station = std::fs::read_to_string(certs.join("station.pem"))?;
+    let station_ca = std::fs::read_to_string(certs.join("station-ca.pem"))?;
+    let central = std::fs::read_to_string(certs.join("central.pem"))?;
+    let signer = StationSigner::from_pem(&key, &[&station, &station_ca])?;
+    let central_point = pki::cert_info(&pki::certs_from_pem(&central)?[0])?.public_point;
+    let started = now_rfc3339();
+    let t = CaptureTime::from_datetime(time::OffsetDateTime::now_utc());
+    let mut problems: Vec<String> = Vec::new();
+
+    let today = super::today();
+    let doc = match tamga_mrz::parse_lines(mrz, &tamga_mrz::ParseOptions::new(today)) {
+        Ok(m) => {
+            if !m.valid {
+                problems.push("the MRZ fails its check digits".into());
+            }
+            Some(Document {
+                mrz_lines: m.lines.clone(),
+                record: serde_json::to_value(&m)?,
+                valid: m.valid,
+            })
+        }
+        Err(e) => bail!("--mrz: not an MRZ: {e}"),
+    };
+
+    let mut items = Vec::new();
+    let mut files = Vec::new();
+    for spec in fingers {
+        let (pos, file) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--finger {spec}: write POSITION=FILE.png"))?;
+        let pos = position(pos)?;
+        let png = read(Path::new(file))?;
+        let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+            .with_context(|| format!("{file}: not a PNG image"))?
+            .to_luma8();
+        let (w, h) = img.dimensions();
+        let q = tamga_quality::fingerprint::assess(img.as_raw(), w as usize, h as usize, 500);
+        let threshold = finger_policy.rule(pos).threshold;
+        if q.score < threshold {
+            problems.push(format!("{}: quality {} below {threshold}", pos.label(), q.score));
+        }
+        let rec = FingerImageRecord {
+            capture_time: t,
+            device_technology: 0,
+            device_vendor: 0,
+            device_type: 0,
+            quality: vec![QualityBlock {
+                score: q.score,
+                vendor: 0,
+                algorithm: 0,
+            }],
+            position: pos.code(),
+            representation_number: 0,
+            resolution_ppi: 500,
+            bit_depth: 8,
+            compression: finger_compression::PNG,
+            impression: 0,
+            width: u16::try_from(w)?,
+            height: u16::try_from(h)?,
+            image: png,
+        };
+        let bytes = rec.to_bytes();
+        let name = serde_json::to_value(pos)?.as_str().unwrap_or_default().to_owned();
+        let file_name = format!("finger-{:02}-{name}.fir", pos.code());
+        items.push(Item {
+            file: file_name.clone(),
+            kind: "finger".into(),
+            position: Some(name),
+            position_code: Some(pos.code()),
+            record_format: "ISO/IEC 19794-4:2011".into(),
+            image_format: "png".into(),
+            width: w,
+            height: h,
+            resolution_ppi: Some(500),
+            quality: serde_json::to_value(&q)?,
+            device: device("file"),
+            captured_at: now_rfc3339(),
+            attempts: 1,
+            sha256: b64::sha256_hex(&bytes),
+        });
+        files.push((file_name, bytes));
+    }
+    if let Some(face) = face {
+        let jpeg = read(face)?;
+        let img = tamga_quality::photo::decode(&jpeg)?;
+        let report = tamga_quality::photo::check_photo(&img, &photo_policy);
+        for c in report.checks.iter().filter(|c| !c.passed) {
+            problems.push(format!("photo {}: {}", c.name, c.advice));
+        }
+        let (w, h) = (img.width(), img.height());
+        let rec = FaceImageRecord {
+            capture_time: t,
+            device_technology: 2,
+            device_vendor: 0,
+            device_type: 0,
+            quality: vec![],
+            gender: match doc.as_ref().and_then(|d| d.record["sex"].as_str()) {
+                Some("M") => 1,
+                Some("F") => 2,
+                _ => 0,
+            },
+            face_image_type: 1,
+            image_data_type: 0,
+            width: u16::try_from(w)?,
+            height: u16::try_from(h)?,
+            post_processing: 0,
+            colour_space: 1,
+            image: jpeg,
+        }
+        .to_bytes();
+        items.push(Item {
+            file: "face.fac".into(),
+            kind: "face".into(),
+            position: None,
+            position_code: None,
+            record_format: "ISO/IEC 19794-5:2011".into(),
+            image_format: "jpeg".into(),
+            width: w,
+            height: h,
+            resolution_ppi: None,
+            quality: serde_json::to_value(&report)?,
+            device: device("file"),
+            captured_at: now_rfc3339(),
+            attempts: 1,
+            sha256: b64::sha256_hex(&rec),
+        });
+        files.push(("face.fac".into(), rec));
+    }
+    let mut excs = Vec::new();
+    for spec in exceptions {
+        let (pos, reason) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--exception {spec}: write POSITION=REASON"))?;
+        let pos = position(pos)?;
+        let reason: ExceptionReason =
+            serde_json::from_value(serde_json::Value::String(reason.replace('-', "_"))).map_err(|_| {
+                anyhow::anyhow!("--exception {spec}: the reason is amputated, bandaged or unable-to-capture")
+            })?;
+        excs.push(Exception {
+            position: serde_json::to_value(pos)?.as_str().unwrap_or_default().to_owned(),
+            position_code: pos.code(),
+            reason: serde_json::to_value(reason)?
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            code: reason.code().into(),
+        });
+    }
+    let mut m = Manifest {
+        format: manifest::FORMAT.into(),
+        version: manifest::VERSION,
+        bundle_id: uuid::Uuid::now_v7().to_string(),
+        centre_id: centre.into(),
+        station_id: signer.station_id().into(),
+        operator_id: operator.into(),
+        session: Session {
+            started_at: started,
+            ended_at: now_rfc3339(),
+        },
+        previous_bundle_sha256: previous.unwrap_or(manifest::GENESIS).to_lowercase(),
+        document: doc,
+        items,
+        exceptions: excs,
+        complete: false,
+    };
+    let (missing, dupes, faces) = m.completeness();
+    if !dupes.is_empty() {
+        bail!("finger positions given twice: {}", dupes.join(", "));
+    }
+    m.complete = missing.is_empty() && faces == 1;
+    if !m.complete {
+        problems.push(format!(
+            "incomplete: {} finger(s) without image or exception, {faces} face(s)",
+            missing.len()
+        ));
+    }
+    if !problems.is_empty() && !allow_incomplete {
+        for p in &problems {
+            eprintln!("tamga: {p}");
+        }
+        bail!(
+            "the record is incomplete or fails its checks (listed above); --allow-incomplete builds it anyway"
+        );
+    }
+    let sealed = seal(&m, &files, &signer, &central_point)?;
+    std::fs::write(out, &sealed.jwe).with_context(|| format!("writing {}", out.display()))?;
+    outln!(
+        "bundle {} -> {} ({} bytes)",
+        m.bundle_id,
+        out.display(),
+        sealed.jwe.len()
+    );
+    outln!(
+        "manifest sha256 {} (the next bundle's --previous)",
+        sealed.manifest_sha256
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_file(
+    file: &Path,
+    ca: &Path,
+    key: &Path,
+) -> anyhow::Result<Result<tamga_bundle::seal::Verified, tamga_bundle::BundleError>> {
+    let jwe = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let key_pem = super::certs::read_key(key)?;
+    let central = p256::SecretKey::from_pkcs8_pem(&key_pem)
+        .map_err(|e| anyhow::anyhow!("{}: not a P-256 PKCS#8 key: {e}", key.display()))?;
+    let root = pki::certs_from_pem(
+        &std::fs::read_to_string(ca).with_context(|| format!("reading {}", ca.display()))?,
+    )?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Ok(open(&jwe, &central, &root[0], now))
+}
+
+pub fn run(cmd: BundleCommand, _ctx: &Context) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BundleCommand::Create {
+            certs,
+            mrz,
+            face,
+            fingers,
+            exceptions,
+            out,
+            centre,
+            operator,
+            previous,
+            allow_incomplete,
+            policy,
+        } => create(
+            &certs,
+            &mrz,
+            face.as_deref(),
+            &fingers,
+            &exceptions,
+            &out,
+            &centre,
+            &operator,
+            previous.as_deref(),
+            allow_incomplete,
+            policy.as_deref(),
+        ),
+        BundleCommand::Verify { file, ca, key, json } => match open_file(&file, &ca, &key)? {
+            Ok(v) => {
+                if json {
+                    outln!(
+                        "{}",
+                        serde_json::json!({
+                            "ok": true, "bundle_id": v.manifest.bundle_id, "station_id": v.manifest.station_id,
+                            "items": v.items.len(), "complete": v.manifest.complete,
+                            "manifest_sha256": v.manifest_sha256, "previous_bundle_sha256": v.manifest.previous_bundle_sha256,
+                        })
+                    );
+                } else {
+                    outln!(
+                        "OK bundle {} from station {}",
+                        v.manifest.bundle_id,
+                        v.manifest.station_id
+                    );
+                    outln!("   signature ES256 by the station certificate, chain to the CA verified");
+                    outln!(
+                        "   {} item(s), every SHA-256 and ISO record checked; complete: {}",
+                        v.items.len(),
+                        v.manifest.complete
+                    );
+                    outln!(
+                        "   manifest sha256 {}; previous {}",
+                        v.manifest_sha256,
+                        v.manifest.previous_bundle_sha256
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                if json {
+                    outln!("{}", serde_json::json!({"ok": false, "error": e.to_string()}));
+                } else {
+                    outln!("FAILED {e}");
+                }
+                Ok(ExitCode::from(EXIT_INVALID))
+            }
+        },
+        BundleCommand::Inspect { file, ca, key } => match open_file(&file, &ca, &key)? {
+            Ok(v) => {
+                outln!("{}", serde_json::to_string_pretty(&v.manifest)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                outln!("not verified: {e}");
+                Ok(ExitCode::from(EXIT_INVALID))
+            }
+        },
+    }
+}

@@ -1,0 +1,226 @@
+//! `tamga certs init | request | install | status`: the station PKI.
+
+use super::{Context, EXIT_INVALID};
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tamga_bundle::{devpki, pki};
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Makes a development PKI in DIR: root-ca, station-ca, central and station certificates and keys (PEM, keys
+    /// PKCS#8, mode 0600). Idempotent; never overwrites a key without --force.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The station id (certificate common name).
+        #[arg(long, default_value = "KZ-ALA-001-W01")]
+        station: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Production enrolment, step 1: makes the station key (station.key, 0600) and a certificate signing request
+    /// (station.csr) for the station-issuing CA.
+    Request {
+        #[arg(long)]
+        station: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Production enrolment, step 2: installs the issued certificate after checking that it matches station.key
+    /// and chains to the CA (DIR/root-ca.pem through DIR/station-ca.pem, or --ca).
+    Install {
+        cert: PathBuf,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
+    /// Certificates in DIR with their expiry; warns 30 days ahead; checks key file permissions. Exit 1 when
+    /// something needs doing.
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Warn this many days before expiry.
+        #[arg(long, default_value_t = 30)]
+        warn_days: i64,
+    },
+}
+
+/// Writes a file; keys are created with mode 0600.
+fn write(path: &Path, text: &str, secret: bool) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    if secret {
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    if secret {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Reads a private key file, refusing it when group or others may read it.
+pub fn read_key(path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{}: key file mode is {mode:o}; group and others must not read a private key: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+const FILES: [&str; 8] = [
+    "root-ca.pem",
+    "root-ca.key",
+    "station-ca.pem",
+    "station-ca.key",
+    "central.pem",
+    "central.key",
+    "station.pem",
+    "station.key",
+];
+
+pub fn run(cmd: CertsCommand, _ctx: &Context) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CertsCommand::Init { dir, station, force } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let present: Vec<&str> = FILES.iter().copied().filter(|f| dir.join(f).exists()).collect();
+            if present.len() == FILES.len() && !force {
+                outln!(
+                    "development PKI already in {} (nothing changed; --force makes a new one)",
+                    dir.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !present.is_empty() && !force {
+                bail!(
+                    "{} already holds {}: refusing to overwrite keys; move them away or pass --force",
+                    dir.display(),
+                    present.join(", ")
+                );
+            }
+            let p = devpki::generate(&station)?;
+            for (name, text, secret) in [
+                ("root-ca.pem", &p.root_ca, false),
+                ("root-ca.key", &p.root_ca_key, true),
+                ("station-ca.pem", &p.station_ca, false),
+                ("station-ca.key", &p.station_ca_key, true),
+                ("central.pem", &p.central, false),
+                ("central.key", &p.central_key, true),
+                ("station.pem", &p.station, false),
+                ("station.key", &p.station_key, true),
+            ] {
+                write(&dir.join(name), text, secret)?;
+            }
+            outln!(
+                "development PKI for station {station} written to {}",
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CertsCommand::Request { station, dir, force } => {
+            std::fs::create_dir_all(&dir)?;
+            let key_path = dir.join("station.key");
+            if key_path.exists() && !force {
+                bail!(
+                    "{} exists: refusing to overwrite the station key; pass --force",
+                    key_path.display()
+                );
+            }
+            let (key, csr) = devpki::request(&station)?;
+            write(&key_path, &key, true)?;
+            write(&dir.join("station.csr"), &csr, false)?;
+            outln!(
+                "wrote {} and {}: send the CSR to the station-issuing CA",
+                key_path.display(),
+                dir.join("station.csr").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CertsCommand::Install { cert, dir, ca } => {
+            let cert_pem =
+                std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
+            let key_pem = read_key(&dir.join("station.key"))?;
+            let root = std::fs::read_to_string(ca.unwrap_or_else(|| dir.join("root-ca.pem")))?;
+            let station_ca = std::fs::read_to_string(dir.join("station-ca.pem")).unwrap_or_default();
+            let chain_pem: Vec<&str> = if station_ca.is_empty() {
+                vec![cert_pem.as_str()]
+            } else {
+                vec![cert_pem.as_str(), station_ca.as_str()]
+            };
+            let signer =
+                tamga_bundle::seal::StationSigner::from_pem(&key_pem, &chain_pem).with_context(|| {
+                    format!(
+                        "{} does not match {}",
+                        cert.display(),
+                        dir.join("station.key").display()
+                    )
+                })?;
+            let chain: Vec<Vec<u8>> = chain_pem
+                .iter()
+                .map(|p| pki::certs_from_pem(p))
+                .collect::<Result<Vec<_>, _>>()?
+                .concat();
+            let root_der = pki::certs_from_pem(&root)?.remove(0);
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            pki::verify_station_chain(&chain, &root_der, now)?;
+            write(&dir.join("station.pem"), &cert_pem, false)?;
+            outln!("installed the certificate of station {}", signer.station_id());
+            Ok(ExitCode::SUCCESS)
+        }
+        CertsCommand::Status { dir, warn_days } => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let mut problems = 0;
+            for name in FILES {
+                let path = dir.join(name);
+                if !path.exists() {
+                    continue;
+                }
+                if name.ends_with(".key") {
+                    match read_key(&path) {
+                        Ok(_) => outln!("{name:<16} key, mode 0600"),
+                        Err(e) => {
+                            problems += 1;
+                            outln!("{name:<16} PROBLEM: {e}");
+                        }
+                    }
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path)?;
+                for der in pki::certs_from_pem(&text)? {
+                    let info = pki::cert_info(&der)?;
+                    let days = (info.not_after - now) / 86_400;
+                    let verdict = if info.not_after <= now {
+                        problems += 1;
+                        "EXPIRED: renew it now".to_owned()
+                    } else if days < warn_days {
+                        problems += 1;
+                        format!("expires in {days} days: renew it")
+                    } else {
+                        format!("valid for {days} more days")
+                    };
+                    outln!("{name:<16} {:<32} {verdict}", info.common_name);
+                }
+            }
+            Ok(if problems == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_INVALID)
+            })
+        }
+    }
+}
