@@ -38,20 +38,27 @@ pub struct Header {
     pub typ: String,
 }
 
-/// The Concat KDF of RFC 7518 section 4.6.2 for direct ECDH-ES with A256GCM: 256 bits, AlgorithmID = "A256GCM",
-/// empty PartyUInfo and PartyVInfo, SuppPubInfo = 256 as a 32-bit big-endian integer.
-pub fn concat_kdf(z: &[u8]) -> [u8; 32] {
-    let enc = b"A256GCM";
+/// The Concat KDF of RFC 7518 section 4.6.2 (NIST SP 800-56A, SHA-256): `keydatalen` bits (at most 256, one
+/// round) from the shared secret `z`, with AlgorithmID `alg_id` (the `enc` value for direct ECDH-ES) and the
+/// PartyUInfo / PartyVInfo bytes (`apu` / `apv`, empty unless the header carries them); every field is prefixed by
+/// its length as a 32-bit big-endian integer, and SuppPubInfo is `keydatalen` as a 32-bit big-endian integer.
+pub fn concat_kdf_general(z: &[u8], alg_id: &[u8], apu: &[u8], apv: &[u8], keydatalen: u32) -> Vec<u8> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(&1u32.to_be_bytes());
     ctx.update(z);
-    ctx.update(&(enc.len() as u32).to_be_bytes());
-    ctx.update(enc);
-    ctx.update(&0u32.to_be_bytes()); // PartyUInfo: empty
-    ctx.update(&0u32.to_be_bytes()); // PartyVInfo: empty
-    ctx.update(&256u32.to_be_bytes()); // SuppPubInfo: key length in bits
+    for field in [alg_id, apu, apv] {
+        ctx.update(&(field.len() as u32).to_be_bytes());
+        ctx.update(field);
+    }
+    ctx.update(&keydatalen.to_be_bytes());
+    let digest = ctx.finish();
+    digest.as_ref()[..(keydatalen as usize / 8).min(32)].to_vec()
+}
+
+/// The key for direct ECDH-ES with A256GCM: 256 bits, AlgorithmID "A256GCM", no apu/apv.
+pub fn concat_kdf(z: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
+    out.copy_from_slice(&concat_kdf_general(z, b"A256GCM", &[], &[], 256));
     out
 }
 
@@ -175,4 +182,40 @@ pub fn open(compact: &str, recipient: &p256::SecretKey) -> Result<(Header, Vec<u
     let n = plain.len();
     buf.truncate(n);
     Ok((header, buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7518 Appendix C: ECDH-ES key agreement with A128GCM, apu "Alice", apv "Bob".
+    #[test]
+    fn rfc7518_appendix_c() {
+        let d = b64::url_decode("VEmDZpDXXK8p8N0Cndsxs924q6nS1RXFASRl6BfUqdw").unwrap();
+        let bob = p256::SecretKey::from_slice(&d).unwrap();
+        let mut alice = vec![4u8];
+        alice.extend(b64::url_decode("gI0GAILBdu7T53akrFmMyGcsF3n5dO7MmwNBHKW5SV0").unwrap());
+        alice.extend(b64::url_decode("SLW_xSffzlPWrHEVI30DHM_4egVwt3NQqeUD7nMFpps").unwrap());
+        let alice = p256::PublicKey::from_sec1_bytes(&alice).unwrap();
+        let z = p256::ecdh::diffie_hellman(bob.to_nonzero_scalar(), alice.as_affine());
+        assert_eq!(
+            &z.raw_secret_bytes()[..],
+            [
+                158, 86, 217, 29, 129, 113, 53, 211, 114, 131, 66, 131, 191, 132, 38, 156, 251, 49, 110, 163,
+                218, 128, 106, 72, 246, 218, 167, 121, 140, 254, 144, 196
+            ]
+        );
+        let k = concat_kdf_general(z.raw_secret_bytes(), b"A128GCM", b"Alice", b"Bob", 128);
+        assert_eq!(b64::url(&k), "VqqN6vgjbSBcIijNcacQGg");
+    }
+
+    #[test]
+    fn seal_then_open() {
+        let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let point = secret.public_key().to_sec1_bytes();
+        let jwe = seal(b"hello", &point).unwrap();
+        let (h, plain) = open(&jwe, &secret).unwrap();
+        assert_eq!(plain, b"hello");
+        assert_eq!((h.alg.as_str(), h.enc.as_str()), ("ECDH-ES", "A256GCM"));
+    }
 }
