@@ -330,7 +330,6 @@ fn answer(port: &SimPort, state: &Mutex<State>, cmd: &[u8]) -> io::Result<()> {
         encode(address, 0x07, &p)
     };
     let mut after: Option<Vec<u8>> = None;
-    let mut apply_now: Option<(u8, u8)> = None;
     let reply = if s.model.password != 0 && !s.verified && instr != 0x13 {
         ack(0x21, &[])
     } else {
@@ -380,7 +379,13 @@ fn answer(port: &SimPort, state: &Mutex<State>, cmd: &[u8]) -> io::Result<()> {
                         _ => s.flash_packet_code = value,
                     }
                     if s.model.settings_apply == SettingsApply::Immediate {
-                        apply_now = Some((reg, value));
+                        // In force for the next command; this acknowledge still goes out at the old rate
+                        // (`pace` was taken before).
+                        match reg {
+                            4 => s.baud_n = value,
+                            5 => s.security = value,
+                            _ => s.packet_code = value,
+                        }
                     }
                     ack(0x00, &[])
                 }
@@ -503,14 +508,6 @@ fn answer(port: &SimPort, state: &Mutex<State>, cmd: &[u8]) -> io::Result<()> {
     }
     drop(s);
     port.send(&reply, pace)?;
-    if let Some((reg, value)) = apply_now {
-        let mut s = lock(state);
-        match reg {
-            4 => s.baud_n = value,
-            5 => s.security = value,
-            _ => s.packet_code = value,
-        }
-    }
     if let Some(bytes) = after {
         std::thread::sleep(Duration::from_millis(20));
         port.send(&bytes, None)?;
