@@ -5,8 +5,10 @@
 //! - [`cli`]: the technician and scripting commands.
 //! - [`config`]: configuration tables with located errors.
 //! - [`logging`]: tracing set-up.
+//! - [`outbox`]: the durable outbox of sealed bundles.
 
 pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod outbox;
