@@ -77,6 +77,15 @@ pub enum OutboxError {
     Statvfs { path: PathBuf, reason: String },
 }
 
+/// One bundle's delivery status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BundleStatus {
+    pub state: State,
+    /// The central system's signed receipt, once delivered.
+    pub receipt: Option<String>,
+    pub last_error: Option<String>,
+}
+
 /// A bundle claimed for sending.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -344,7 +353,7 @@ impl Outbox {
                         "delivered" => State::Delivered,
                         _ => State::Quarantined,
                     };
-                    Ok((state, r.get(1)?, r.get(2)?))
+                    Ok(BundleStatus { state, receipt: r.get(1)?, last_error: r.get(2)? })
                 },
             )
             .optional()

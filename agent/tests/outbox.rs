@@ -34,8 +34,8 @@ fn states_purge_and_receipts() {
         "oldest first"
     );
     o.mark_delivered("b1", "receipt-jws").unwrap();
-    assert_eq!(o.status("b1").unwrap().unwrap().0, State::Delivered);
-    assert_eq!(o.status("b1").unwrap().unwrap().1.as_deref(), Some("receipt-jws"));
+    assert_eq!(o.status("b1").unwrap().unwrap().state, State::Delivered);
+    assert_eq!(o.status("b1").unwrap().unwrap().receipt.as_deref(), Some("receipt-jws"));
     assert!(!o.has_bytes("b1").unwrap(), "delivered bundles are purged");
     o.mark_quarantined("b2", "422: manifest signature does not verify")
         .unwrap();
@@ -62,7 +62,7 @@ fn retries_wait_and_sending_returns_to_queued_after_a_crash() {
         // The process dies here with b2 in `sending`.
     }
     let mut o = Outbox::open(dir.path(), 0).unwrap();
-    assert_eq!(o.status("b2").unwrap().unwrap().0, State::Queued);
+    assert_eq!(o.status("b2").unwrap().unwrap().state, State::Queued);
     assert_eq!(o.claim_due(10).unwrap()[0].bundle_id, "b2");
 }
 
