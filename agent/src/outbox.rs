@@ -340,7 +340,7 @@ impl Outbox {
     pub fn status(
         &self,
         bundle_id: &str,
-    ) -> Result<Option<(State, Option<String>, Option<String>)>, OutboxError> {
+    ) -> Result<Option<BundleStatus>, OutboxError> {
         self.conn
             .query_row(
                 "SELECT state, receipt, last_error FROM bundles WHERE bundle_id = ?1",
