@@ -20,6 +20,7 @@ pub mod jwe;
 pub mod jws;
 pub mod manifest;
 pub mod pki;
+pub mod receipt;
 pub mod seal;
 
 pub use error::BundleError;
