@@ -6,9 +6,11 @@
 //! - [`config`]: configuration tables with located errors.
 //! - [`logging`]: tracing set-up.
 //! - [`outbox`]: the durable outbox of sealed bundles.
+//! - [`uplink`]: mutual-TLS delivery to the central system and receipt verification.
 
 pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod outbox;
+pub mod uplink;

@@ -90,6 +90,7 @@ pub struct BundleStatus {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub bundle_id: String,
+    pub manifest_sha256: String,
     pub jwe: String,
     pub attempts: u32,
 }
@@ -264,7 +265,7 @@ impl Outbox {
         let claimed = {
             let mut st = tx
                 .prepare(
-                    "SELECT bundle_id, jwe, attempts FROM bundles WHERE state = 'queued' AND next_attempt_ms <= ?1
+                    "SELECT bundle_id, jwe, attempts, manifest_sha256 FROM bundles WHERE state = 'queued' AND next_attempt_ms <= ?1
                      ORDER BY seq LIMIT ?2",
                 )
                 .map_err(db)?;
@@ -275,6 +276,7 @@ impl Outbox {
                         bundle_id: r.get(0)?,
                         jwe: String::from_utf8_lossy(&jwe).into_owned(),
                         attempts: r.get(2)?,
+                        manifest_sha256: r.get(3)?,
                     })
                 })
                 .map_err(db)?;
@@ -337,10 +339,7 @@ impl Outbox {
     }
 
     /// The state, receipt and last error of one bundle.
-    pub fn status(
-        &self,
-        bundle_id: &str,
-    ) -> Result<Option<BundleStatus>, OutboxError> {
+    pub fn status(&self, bundle_id: &str) -> Result<Option<BundleStatus>, OutboxError> {
         self.conn
             .query_row(
                 "SELECT state, receipt, last_error FROM bundles WHERE bundle_id = ?1",
@@ -353,7 +352,11 @@ impl Outbox {
                         "delivered" => State::Delivered,
                         _ => State::Quarantined,
                     };
-                    Ok(BundleStatus { state, receipt: r.get(1)?, last_error: r.get(2)? })
+                    Ok(BundleStatus {
+                        state,
+                        receipt: r.get(1)?,
+                        last_error: r.get(2)?,
+                    })
                 },
             )
             .optional()

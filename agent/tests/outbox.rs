@@ -35,7 +35,10 @@ fn states_purge_and_receipts() {
     );
     o.mark_delivered("b1", "receipt-jws").unwrap();
     assert_eq!(o.status("b1").unwrap().unwrap().state, State::Delivered);
-    assert_eq!(o.status("b1").unwrap().unwrap().receipt.as_deref(), Some("receipt-jws"));
+    assert_eq!(
+        o.status("b1").unwrap().unwrap().receipt.as_deref(),
+        Some("receipt-jws")
+    );
     assert!(!o.has_bytes("b1").unwrap(), "delivered bundles are purged");
     o.mark_quarantined("b2", "422: manifest signature does not verify")
         .unwrap();

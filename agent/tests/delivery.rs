@@ -1,0 +1,378 @@
+//! End to end over real TLS on loopback: outbox -> uplink (mutual TLS) -> central receiver -> signed receipt ->
+//! purge; the central down and back; rejections and what the agent does with them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+use std::sync::Mutex;
+use tamga_agent::outbox::{Outbox, State};
+use tamga_agent::uplink::Uplink;
+use tamga_bundle::iso19794::{CaptureTime, FingerImageRecord};
+use tamga_bundle::manifest::{self, Device, Exception, Item, Manifest, Session};
+use tamga_bundle::seal::{StationSigner, seal};
+use tamga_bundle::{b64, devpki, pki};
+use tamga_central::store::FsStore;
+use tamga_central::{CentralConfig, start};
+
+struct World {
+    pki: devpki::DevPki,
+    dir: tempfile::TempDir,
+}
+
+fn world() -> World {
+    World {
+        pki: devpki::generate("KZ-ALA-001-W05").unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn config(w: &World, max_body: usize) -> CentralConfig {
+    CentralConfig {
+        cert_pem: w.pki.central.clone(),
+        key_pem: w.pki.central_key.clone(),
+        client_ca_pem: w.pki.root_ca.clone(),
+        revocation_list: Some(w.dir.path().join("revoked.txt")),
+        max_body_bytes: max_body,
+    }
+}
+
+async fn central(w: &World, max_body: usize, listener: tokio::net::TcpListener) -> tamga_central::Running {
+    let store = FsStore::new(&w.dir.path().join("central-store")).unwrap();
+    start(config(w, max_body), Box::new(store), listener).unwrap()
+}
+
+fn uplink(w: &World, port: u16, station_pem: &str, station_key: &str) -> Uplink {
+    let chain = format!("{station_pem}\n{}", w.pki.station_ca);
+    Uplink::new(
+        &format!("https://localhost:{port}"),
+        &chain,
+        station_key,
+        &w.pki.root_ca,
+        &w.pki.central,
+        4,
+    )
+    .unwrap()
+}
+
+/// A sealed bundle (one finger, nine exceptions; incomplete is fine for transport) chained after `previous`.
+fn bundle(w: &World, previous: &str, seed: u8) -> (String, String, String) {
+    let signer = StationSigner::from_pem(&w.pki.station_key, &[&w.pki.station, &w.pki.station_ca]).unwrap();
+    let central_point = pki::cert_info(&pki::certs_from_pem(&w.pki.central).unwrap()[0])
+        .unwrap()
+        .public_point;
+    let t = CaptureTime {
+        year: 2026,
+        month: 11,
+        day: 21,
+        hour: 10,
+        minute: 0,
+        second: 0,
+        millisecond: 0,
+    };
+    let rec = FingerImageRecord {
+        capture_time: t,
+        device_technology: 0,
+        device_vendor: 0,
+        device_type: 0,
+        quality: vec![],
+        position: 1,
+        representation_number: 0,
+        resolution_ppi: 500,
+        bit_depth: 8,
+        compression: 6,
+        impression: 0,
+        width: 256,
+        height: 288,
+        image: vec![seed; 2000],
+    }
+    .to_bytes();
+    let dev = Device {
+        model: "m".into(),
+        serial: "s".into(),
+        firmware: "f".into(),
+        profile: "p".into(),
+        profile_sha256: "0".repeat(64),
+    };
+    let m = Manifest {
+        format: manifest::FORMAT.into(),
+        version: 1,
+        bundle_id: uuid::Uuid::now_v7().to_string(),
+        centre_id: "KZ-ALA-001".into(),
+        station_id: "KZ-ALA-001-W05".into(),
+        operator_id: "op".into(),
+        session: Session {
+            started_at: "a".into(),
+            ended_at: "b".into(),
+        },
+        previous_bundle_sha256: previous.into(),
+        document: None,
+        items: vec![Item {
+            file: "finger-01.fir".into(),
+            kind: "finger".into(),
+            position: Some("right-thumb".into()),
+            position_code: Some(1),
+            record_format: "ISO/IEC 19794-4:2011".into(),
+            image_format: "png".into(),
+            width: 256,
+            height: 288,
+            resolution_ppi: Some(500),
+            quality: serde_json::json!({}),
+            device: dev,
+            captured_at: "c".into(),
+            attempts: 1,
+            sha256: b64::sha256_hex(&rec),
+        }],
+        exceptions: (2..=10u8)
+            .map(|c| Exception {
+                position: manifest::POSITIONS[usize::from(c) - 1].into(),
+                position_code: c,
+                reason: "bandaged".into(),
+                code: "UP".into(),
+            })
+            .collect(),
+        complete: false,
+    };
+    let s = seal(&m, &[("finger-01.fir".into(), rec)], &signer, &central_point).unwrap();
+    (m.bundle_id, s.manifest_sha256, s.jwe)
+}
+
+fn enqueue_n(w: &World, o: &Mutex<Outbox>, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let prev = o
+            .lock()
+            .unwrap()
+            .chain_head("KZ-ALA-001-W05")
+            .unwrap()
+            .unwrap_or_else(|| manifest::GENESIS.into());
+        let (id, digest, jwe) = bundle(w, &prev, i as u8);
+        o.lock()
+            .unwrap()
+            .enqueue(&id, "KZ-ALA-001-W05", &digest, &jwe)
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+async fn station_status(w: &World, port: u16) -> serde_json::Value {
+    let chain = format!("{}\n{}", w.pki.station, w.pki.station_ca);
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(w.pki.root_ca.as_bytes()).unwrap())
+        .identity(reqwest::Identity::from_pem(format!("{}\n{chain}", w.pki.station_key).as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    client
+        .get(format!("https://localhost:{port}/v1/stations/KZ-ALA-001-W05"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_to_central_to_receipt_to_purge_with_the_chain_intact() {
+    let w = world();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = central(&w, 1 << 20, listener).await;
+    let o = Mutex::new(Outbox::open(w.dir.path(), 0).unwrap());
+    let ids = enqueue_n(&w, &o, 6);
+    let up = uplink(&w, c.addr.port(), &w.pki.station, &w.pki.station_key);
+    let r = up.drain(&o).await.unwrap();
+    assert_eq!(r.delivered, 6, "{r:?}");
+    for id in &ids {
+        let s = o.lock().unwrap().status(id).unwrap().unwrap();
+        assert_eq!(s.state, State::Delivered);
+        assert!(s.receipt.is_some());
+        assert!(
+            !o.lock().unwrap().has_bytes(id).unwrap(),
+            "purged after the receipt"
+        );
+    }
+    let st = station_status(&w, c.addr.port()).await;
+    assert_eq!(st["bundles"], 6);
+    assert_eq!(st["chain"], "intact", "{st}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_upload_gets_the_same_receipt() {
+    let w = world();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = central(&w, 1 << 20, listener).await;
+    let (id, digest, jwe) = bundle(&w, manifest::GENESIS, 1);
+    let up = uplink(&w, c.addr.port(), &w.pki.station, &w.pki.station_key);
+    let first = up.send(&id, &digest, &jwe).await;
+    let second = up.send(&id, &digest, &jwe).await;
+    assert!(
+        matches!(first, tamga_agent::uplink::Outcome::Delivered { .. }),
+        "{first:?}"
+    );
+    assert_eq!(first, second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_down_then_back_everything_delivered_once() {
+    let w = world();
+    // Reserve a port, then close it: the central is down.
+    let port = {
+        tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let o = Mutex::new(Outbox::open(w.dir.path(), 0).unwrap());
+    let ids = enqueue_n(&w, &o, 5);
+    let up = uplink(&w, port, &w.pki.station, &w.pki.station_key);
+    let r = up.drain(&o).await.unwrap();
+    assert_eq!((r.delivered, r.retried), (0, 5));
+    assert!(
+        ids.iter()
+            .all(|id| o.lock().unwrap().status(id).unwrap().unwrap().state == State::Queued)
+    );
+    let err = o
+        .lock()
+        .unwrap()
+        .status(&ids[0])
+        .unwrap()
+        .unwrap()
+        .last_error
+        .unwrap();
+    assert!(err.contains("unreachable"), "{err}");
+    // The central comes back; the backoff has not expired yet, so make the bundles due now (as time would).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let c = central(&w, 1 << 20, listener).await;
+    drop(o);
+    let o = Mutex::new(Outbox::open(w.dir.path(), 0).unwrap());
+    make_due(&w);
+    let r = up.drain(&o).await.unwrap();
+    assert_eq!(r.delivered, 5, "{r:?}");
+    let st = station_status(&w, c.addr.port()).await;
+    assert_eq!(
+        (st["bundles"].as_u64(), st["chain"].as_str()),
+        (Some(5), Some("intact")),
+        "each once, in order: {st}"
+    );
+}
+
+fn make_due(w: &World) {
+    let conn = rusqlite::Connection::open(w.dir.path().join("outbox.sqlite")).unwrap();
+    conn.execute(
+        "UPDATE bundles SET next_attempt_ms = 0 WHERE state = 'queued'",
+        [],
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_the_agent_quarantines_what_is_bad_and_keeps_going() {
+    let w = world();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = central(&w, 64 * 1024, listener).await;
+    let o = Mutex::new(Outbox::open(w.dir.path(), 0).unwrap());
+    // A tampered bundle: one byte of its ciphertext changed.
+    let (bad_id, bad_digest, jwe) = bundle(&w, manifest::GENESIS, 7);
+    let mut t = jwe.into_bytes();
+    let mid = t.len() / 2;
+    t[mid] = if t[mid] == b'A' { b'B' } else { b'A' };
+    o.lock()
+        .unwrap()
+        .enqueue(
+            &bad_id,
+            "KZ-ALA-001-W05",
+            &bad_digest,
+            &String::from_utf8(t).unwrap(),
+        )
+        .unwrap();
+    // An oversized one (over the central's 64 KiB limit).
+    let (big_id, big_digest, big) = bundle(&w, manifest::GENESIS, 8);
+    let big = format!("{big}{}", "A".repeat(70 * 1024));
+    let big = {
+        let p: Vec<&str> = big.split('.').collect();
+        p.join(".")
+    };
+    o.lock()
+        .unwrap()
+        .enqueue(&big_id, "KZ-ALA-001-W05", &big_digest, &big)
+        .unwrap();
+    // And a good one.
+    let (good_id, good_digest, good) = bundle(&w, manifest::GENESIS, 9);
+    o.lock()
+        .unwrap()
+        .enqueue(&good_id, "KZ-ALA-001-W05", &good_digest, &good)
+        .unwrap();
+    let up = uplink(&w, c.addr.port(), &w.pki.station, &w.pki.station_key);
+    let r = up.drain(&o).await.unwrap();
+    assert_eq!((r.delivered, r.quarantined), (1, 2), "{r:?}");
+    let bad = o.lock().unwrap().status(&bad_id).unwrap().unwrap();
+    assert_eq!(bad.state, State::Quarantined);
+    assert!(bad.last_error.unwrap().contains("422"));
+    let big = o.lock().unwrap().status(&big_id).unwrap().unwrap();
+    assert_eq!(big.state, State::Quarantined);
+    assert!(big.last_error.unwrap().contains("413"));
+    assert!(
+        o.lock().unwrap().has_bytes(&bad_id).unwrap(),
+        "quarantined bundles are kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_expired_and_foreign_station_certificates() {
+    let w = world();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = central(&w, 1 << 20, listener).await;
+    let (id, digest, jwe) = bundle(&w, manifest::GENESIS, 1);
+    // Revoked: 403, a transient outcome (the station's certificate, not the bundle, is the problem).
+    let fp = b64::sha256_hex(&pki::certs_from_pem(&w.pki.station).unwrap()[0]);
+    std::fs::write(
+        w.dir.path().join("revoked.txt"),
+        format!("# revoked after loss\n{fp}\n"),
+    )
+    .unwrap();
+    let up = uplink(&w, c.addr.port(), &w.pki.station, &w.pki.station_key);
+    match up.send(&id, &digest, &jwe).await {
+        tamga_agent::uplink::Outcome::Transient { reason, .. } => {
+            assert!(reason.contains("403") && reason.contains("revoked"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(w.dir.path().join("revoked.txt"), "").unwrap();
+    // Expired client certificate: the TLS handshake is refused.
+    let (exp_cert, exp_key) =
+        devpki::issue_station("KZ-ALA-001-W05", -1, &w.pki.station_ca, &w.pki.station_ca_key).unwrap();
+    let up = uplink(&w, c.addr.port(), &exp_cert, &exp_key);
+    assert!(matches!(
+        up.send(&id, &digest, &jwe).await,
+        tamga_agent::uplink::Outcome::Transient { .. }
+    ));
+    // A station certificate from another CA: refused at the handshake too.
+    let other = devpki::generate("KZ-ALA-001-W05").unwrap();
+    let chain = format!("{}\n{}", other.station, other.station_ca);
+    let up = Uplink::new(
+        &format!("https://localhost:{}", c.addr.port()),
+        &chain,
+        &other.station_key,
+        &w.pki.root_ca,
+        &w.pki.central,
+        1,
+    )
+    .unwrap();
+    match up.send(&id, &digest, &jwe).await {
+        tamga_agent::uplink::Outcome::Transient { reason, .. } => {
+            assert!(reason.contains("unreachable"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another station's valid certificate uploading this station's bundle: 403 wrong station.
+    let (w6, w6_key) =
+        devpki::issue_station("KZ-ALA-001-W06", 30, &w.pki.station_ca, &w.pki.station_ca_key).unwrap();
+    let up = uplink(&w, c.addr.port(), &w6, &w6_key);
+    match up.send(&id, &digest, &jwe).await {
+        tamga_agent::uplink::Outcome::Transient { reason, .. } => {
+            assert!(reason.contains("KZ-ALA-001-W06"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,367 @@
+//! The Tamga reference central receiver.
+//!
+//! HTTPS (rustls) requiring client certificates that chain to the station CA's root, with a revocation list of
+//! station certificates (SHA-256 fingerprints, one per line). `POST /v1/bundles` takes a sealed bundle (the JWE
+//! text), decrypts and verifies it completely (`tamga_bundle::seal::open`), checks that the TLS client is the
+//! station that signed it, records its place in the station's hash chain (gaps and forks are reported by
+//! `GET /v1/stations/{id}`, derived from every link received, so a gap left by parallel uploads closes when the
+//! missing bundle arrives),
+//! stores it atomically and answers with a signed receipt; a repeated upload of a stored bundle returns the same
+//! receipt. `GET /v1/stations/{id}`, `GET /healthz`, `GET /metrics` (Prometheus text).
+//!
+//! Status codes: 201 stored (receipt), 200 already stored (the same receipt), 400 not a bundle text, 403 client
+//! certificate revoked or not the signing station, 413 body too large, 422 the bundle fails verification (the
+//! station must not retry it), 500 storage failure (retry).
+
+pub mod store;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use p256::pkcs8::DecodePrivateKey;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use store::Storage;
+use tamga_bundle::{BundleError, pki, receipt};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+/// What the receiver needs.
+#[derive(Debug, Clone)]
+pub struct CentralConfig {
+    /// PEM: the central certificate (TLS server identity; its key receives sealed bundles).
+    pub cert_pem: String,
+    /// PEM: the central private key (PKCS#8).
+    pub key_pem: String,
+    /// PEM: the root CA station certificates must chain to.
+    pub client_ca_pem: String,
+    /// A file of revoked station certificate fingerprints (SHA-256 hex of the DER, one per line, `#` comments).
+    pub revocation_list: Option<PathBuf>,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub bytes: AtomicU64,
+    pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    fn reject(&self, reason: &'static str) {
+        if let Ok(mut m) = self.rejected.lock() {
+            *m.entry(reason).or_default() += 1;
+        }
+    }
+}
+
+struct Inner {
+    config: CentralConfig,
+    central_secret: p256::SecretKey,
+    central_pkcs8: Vec<u8>,
+    root_der: Vec<u8>,
+    store: Box<dyn Storage>,
+    metrics: Metrics,
+    /// Serialises chain updates so two uploads of one station cannot race.
+    chain_lock: tokio::sync::Mutex<()>,
+}
+
+/// The TLS client certificate of a connection (DER), put into each request by the accept loop.
+#[derive(Debug, Clone)]
+pub struct ClientCert(pub Option<Vec<u8>>);
+
+fn json_error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": code, "message": message})),
+    )
+        .into_response()
+}
+
+fn fingerprint(der: &[u8]) -> String {
+    tamga_bundle::b64::sha256_hex(der)
+}
+
+fn revoked(list: Option<&Path>, fp: &str) -> bool {
+    let Some(path) = list else { return false };
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .map(|l| l.trim())
+                .any(|l| !l.starts_with('#') && l.eq_ignore_ascii_case(fp))
+        })
+        .unwrap_or(false)
+}
+
+async fn post_bundle(
+    State(s): State<Arc<Inner>>,
+    Extension(client): Extension<ClientCert>,
+    body: String,
+) -> Response {
+    let Some(cert) = client.0 else {
+        s.metrics.reject("no_client_certificate");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "no_client_certificate",
+            "a station certificate is required".into(),
+        );
+    };
+    let fp = fingerprint(&cert);
+    if revoked(s.config.revocation_list.as_deref(), &fp) {
+        s.metrics.reject("revoked");
+        warn!(fingerprint = %fp, "rejected: revoked station certificate");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "revoked",
+            format!("station certificate {fp} is revoked"),
+        );
+    }
+    let client_cn = pki::cert_info(&cert).map(|i| i.common_name).unwrap_or_default();
+    s.metrics.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+    if body.trim().split('.').count() != 5 {
+        s.metrics.reject("not_a_bundle");
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "not_a_bundle",
+            "the body is not a JWE compact serialization".into(),
+        );
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let verified = match tamga_bundle::seal::open(&body, &s.central_secret, &s.root_der, now.unix_timestamp())
+    {
+        Ok(v) => v,
+        Err(e) => {
+            let layer = match e {
+                BundleError::Envelope(_) => "envelope",
+                BundleError::Archive(_) => "archive",
+                BundleError::Manifest(_) => "manifest",
+                BundleError::Signature(_) => "signature",
+                BundleError::Certificate(_) => "certificate",
+                BundleError::Item { .. } => "item",
+                BundleError::Structure(_) => "structure",
+                _ => "other",
+            };
+            s.metrics.reject(layer);
+            warn!(station = %client_cn, error = %e, "rejected bundle");
+            return json_error(StatusCode::UNPROCESSABLE_ENTITY, layer, e.to_string());
+        }
+    };
+    let m = &verified.manifest;
+    if m.station_id != client_cn {
+        s.metrics.reject("wrong_station");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "wrong_station",
+            format!(
+                "connected as station `{client_cn}` but the bundle is signed by `{}`",
+                m.station_id
+            ),
+        );
+    }
+    let _chain = s.chain_lock.lock().await;
+    match s.store.receipt(&m.station_id, &m.bundle_id) {
+        Ok(Some(r)) => {
+            s.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+            return (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({"receipt": r, "duplicate": true})),
+            )
+                .into_response();
+        }
+        Ok(None) => {}
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+    }
+    let mut index = match s.store.station(&m.station_id) {
+        Ok(i) => i,
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+    };
+    index.station_id = m.station_id.clone();
+    index.bundles += 1;
+    index.last_bundle_id = Some(m.bundle_id.clone());
+    index.links.push(store::Link {
+        bundle_id: m.bundle_id.clone(),
+        previous: m.previous_bundle_sha256.clone(),
+        digest: verified.manifest_sha256.clone(),
+    });
+    for a in index.anomalies() {
+        if a.bundle_ids.contains(&m.bundle_id) {
+            warn!(station = %m.station_id, bundle = %m.bundle_id, kind = %a.kind, "hash chain anomaly (for now)");
+        }
+    }
+    let r = receipt::Receipt {
+        bundle_id: m.bundle_id.clone(),
+        station_id: m.station_id.clone(),
+        manifest_sha256: verified.manifest_sha256.clone(),
+        received_at: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        storage_ref: s.store.reference(&m.station_id, &m.bundle_id),
+    };
+    let signed = match receipt::sign(&r, &s.central_pkcs8) {
+        Ok(j) => j,
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "receipt", e.to_string()),
+    };
+    if let Err(e) = s.store.put(&m.station_id, &m.bundle_id, &body, &signed, &index) {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string());
+    }
+    s.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+    info!(station = %m.station_id, bundle = %m.bundle_id, items = verified.items.len(), "bundle stored");
+    (
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({"receipt": signed, "duplicate": false})),
+    )
+        .into_response()
+}
+
+async fn get_station(State(s): State<Arc<Inner>>, UrlPath(id): UrlPath<String>) -> Response {
+    match s.store.station(&id) {
+        Ok(i) if i.bundles == 0 => json_error(
+            StatusCode::NOT_FOUND,
+            "unknown_station",
+            format!("no bundle from `{id}`"),
+        ),
+        Ok(i) => {
+            let anomalies = i.anomalies();
+            axum::Json(serde_json::json!({
+                "station_id": i.station_id, "bundles": i.bundles, "last_bundle_id": i.last_bundle_id,
+                "chain_tip_sha256": i.tip(),
+                "chain": if anomalies.is_empty() { "intact" } else { "anomalies" }, "anomalies": anomalies,
+            }))
+            .into_response()
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "station", e.to_string()),
+    }
+}
+
+async fn metrics(State(s): State<Arc<Inner>>) -> String {
+    let m = &s.metrics;
+    let mut out = String::new();
+    out.push_str("# TYPE tamga_central_bundles_accepted_total counter\n");
+    out.push_str(&format!(
+        "tamga_central_bundles_accepted_total {}\n",
+        m.accepted.load(Ordering::Relaxed)
+    ));
+    out.push_str("# TYPE tamga_central_bundles_duplicate_total counter\n");
+    out.push_str(&format!(
+        "tamga_central_bundles_duplicate_total {}\n",
+        m.duplicates.load(Ordering::Relaxed)
+    ));
+    out.push_str("# TYPE tamga_central_received_bytes_total counter\n");
+    out.push_str(&format!(
+        "tamga_central_received_bytes_total {}\n",
+        m.bytes.load(Ordering::Relaxed)
+    ));
+    out.push_str("# TYPE tamga_central_rejections_total counter\n");
+    if let Ok(r) = m.rejected.lock() {
+        for (reason, n) in r.iter() {
+            out.push_str(&format!(
+                "tamga_central_rejections_total{{reason=\"{reason}\"}} {n}\n"
+            ));
+        }
+    }
+    out
+}
+
+/// Builds the TLS configuration: the central identity, and client certificates required, verified to the root.
+pub fn tls_config(config: &CentralConfig) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for der in pki::certs_from_pem(&config.client_ca_pem)? {
+        roots.add(CertificateDer::from(der))?;
+    }
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()?;
+    let chain: Vec<CertificateDer<'static>> = pki::certs_from_pem(&config.cert_pem)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki::pkcs8_from_pem(&config.key_pem)?));
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    Ok(cfg)
+}
+
+/// A running receiver.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts serving on `listener` with `store`.
+pub fn start(
+    config: CentralConfig,
+    store: Box<dyn Storage>,
+    listener: TcpListener,
+) -> anyhow::Result<Running> {
+    let tls = Arc::new(tls_config(&config)?);
+    let central_secret = p256::SecretKey::from_pkcs8_pem(&config.key_pem)?;
+    let central_pkcs8 = pki::pkcs8_from_pem(&config.key_pem)?;
+    let root_der = pki::certs_from_pem(&config.client_ca_pem)?.remove(0);
+    let max_body = config.max_body_bytes;
+    let inner = Arc::new(Inner {
+        config,
+        central_secret,
+        central_pkcs8,
+        root_der,
+        store,
+        metrics: Metrics::default(),
+        chain_lock: tokio::sync::Mutex::new(()),
+    });
+    let app = Router::new()
+        .route("/v1/bundles", post(post_bundle))
+        .route("/v1/stations/{id}", get(get_station))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(inner);
+    let addr = listener.local_addr()?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                let tls = match acceptor.accept(tcp).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        warn!(%peer, error = %e, "TLS handshake refused");
+                        return;
+                    }
+                };
+                let cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.as_ref().to_vec());
+                let svc =
+                    hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(ClientCert(cert.clone()));
+                        let app = app.clone();
+                        async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }
+                    });
+                let io = hyper_util::rt::TokioIo::new(tls);
+                let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    Ok(Running { addr, task })
+}

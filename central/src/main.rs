@@ -1,0 +1,54 @@
+//! `tamga-central`: the reference central receiver.
+
+use anyhow::Context as _;
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tamga-central",
+    version,
+    about = "Reference central receiver for Tamga bundles (mutual TLS)"
+)]
+struct Args {
+    /// Directory with central.pem, central.key and root-ca.pem (`tamga certs init`).
+    #[arg(long)]
+    certs: PathBuf,
+    /// Where bundles are stored.
+    #[arg(long)]
+    store: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: String,
+    /// Revoked station certificates: SHA-256 fingerprints of the DER, one per line.
+    #[arg(long)]
+    revoked: Option<PathBuf>,
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_body_bytes: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .init();
+    let a = Args::parse();
+    let read = |n: &str| {
+        std::fs::read_to_string(a.certs.join(n))
+            .with_context(|| format!("reading {}", a.certs.join(n).display()))
+    };
+    let config = tamga_central::CentralConfig {
+        cert_pem: read("central.pem")?,
+        key_pem: read("central.key")?,
+        client_ca_pem: read("root-ca.pem")?,
+        revocation_list: a.revoked,
+        max_body_bytes: a.max_body_bytes,
+    };
+    let store = tamga_central::store::FsStore::new(&a.store)?;
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .with_context(|| format!("binding {}", a.listen))?;
+    let running = tamga_central::start(config, Box::new(store), listener)?;
+    tracing::info!(addr = %running.addr, "tamga-central listening (mutual TLS)");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
