@@ -293,6 +293,55 @@ impl Outbox {
         Ok(claimed)
     }
 
+    /// Claims the oldest queued bundle whatever its backoff: the probe that tells when the link is back.
+    pub fn claim_oldest(&mut self) -> Result<Option<Claimed>, OutboxError> {
+        let path = self.path.clone();
+        let db = |source| OutboxError::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let c = tx
+            .query_row(
+                "SELECT bundle_id, jwe, attempts, manifest_sha256 FROM bundles WHERE state = 'queued' ORDER BY seq LIMIT 1",
+                [],
+                |r| {
+                    let jwe: Vec<u8> = r.get(1)?;
+                    Ok(Claimed {
+                        bundle_id: r.get(0)?,
+                        jwe: String::from_utf8_lossy(&jwe).into_owned(),
+                        attempts: r.get(2)?,
+                        manifest_sha256: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)?;
+        if let Some(c) = &c {
+            tx.execute(
+                "UPDATE bundles SET state = 'sending' WHERE bundle_id = ?1",
+                [&c.bundle_id],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(c)
+    }
+
+    /// The link is back: every queued bundle is due now (the backlog drains at full speed).
+    pub fn make_all_due(&mut self) -> Result<(), OutboxError> {
+        self.conn
+            .execute(
+                "UPDATE bundles SET next_attempt_ms = 0 WHERE state = 'queued'",
+                [],
+            )
+            .map(drop)
+            .map_err(self.db())
+    }
+
     /// The receipt is verified: store it and purge the bundle's bytes, in one transaction.
     pub fn mark_delivered(&mut self, bundle_id: &str, receipt: &str) -> Result<(), OutboxError> {
         let n = self

@@ -166,18 +166,27 @@ impl Uplink {
     }
 
     /// Sends everything due, `concurrency` at a time, until nothing is due; files each outcome in the outbox.
+    /// When nothing is due but bundles wait out their backoff, the oldest is sent as a probe: if it goes through,
+    /// the link is back and every waiting bundle becomes due at once.
     pub async fn drain(&self, outbox: &Mutex<Outbox>) -> Result<DrainReport, UplinkError> {
+        let poisoned = || UplinkError::Tls("outbox lock poisoned".into());
         let mut report = DrainReport::default();
+        let mut probed = false;
         loop {
             let batch: Vec<Claimed> = {
-                let mut o = outbox
-                    .lock()
-                    .map_err(|_| UplinkError::Tls("outbox lock poisoned".into()))?;
-                o.claim_due(self.concurrency)?
+                let mut o = outbox.lock().map_err(|_| poisoned())?;
+                let due = o.claim_due(self.concurrency)?;
+                if due.is_empty() && !probed {
+                    probed = true;
+                    o.claim_oldest()?.into_iter().collect()
+                } else {
+                    due
+                }
             };
             if batch.is_empty() {
                 return Ok(report);
             }
+            let before = report.delivered;
             let mut set = tokio::task::JoinSet::new();
             for c in batch {
                 let up = self.clone();
@@ -188,9 +197,7 @@ impl Uplink {
             }
             while let Some(joined) = set.join_next().await {
                 let Ok((c, outcome)) = joined else { continue };
-                let mut o = outbox
-                    .lock()
-                    .map_err(|_| UplinkError::Tls("outbox lock poisoned".into()))?;
+                let mut o = outbox.lock().map_err(|_| poisoned())?;
                 match outcome {
                     Outcome::Delivered { receipt } => {
                         info!(bundle = %c.bundle_id, "delivered");
@@ -211,6 +218,10 @@ impl Uplink {
                         report.quarantined += 1;
                     }
                 }
+            }
+            if report.delivered > before {
+                // Something went through: whatever waits for a backoff can go now.
+                outbox.lock().map_err(|_| poisoned())?.make_all_due()?;
             }
         }
     }
