@@ -366,3 +366,126 @@ async fn revoked_expired_and_foreign_station_certificates() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Child side of the crash test: enqueue a bundle, say so, send what is due; again and again until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by crash_safety_during_enqueue_and_upload as a child process"]
+async fn crash_child_enqueue_and_upload() {
+    let Ok(dir) = std::env::var("TAMGA_CRASH_DIR") else {
+        return;
+    };
+    let port: u16 = std::env::var("TAMGA_CRASH_PORT").unwrap().parse().unwrap();
+    let dir = std::path::PathBuf::from(dir);
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
+    let w = World {
+        pki: devpki::DevPki {
+            root_ca: read("root-ca.pem"),
+            root_ca_key: String::new(),
+            station_ca: read("station-ca.pem"),
+            station_ca_key: String::new(),
+            central: read("central.pem"),
+            central_key: String::new(),
+            station: read("station.pem"),
+            station_key: read("station.key"),
+        },
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let o = Mutex::new(Outbox::open(&dir.join("station-data"), 0).unwrap());
+    let up = uplink(&w, port, &w.pki.station, &w.pki.station_key);
+    for i in 0u32.. {
+        let prev = o
+            .lock()
+            .unwrap()
+            .chain_head("KZ-ALA-001-W05")
+            .unwrap()
+            .unwrap_or_else(|| manifest::GENESIS.into());
+        let (id, digest, jwe) = bundle(&w, &prev, (i % 251) as u8);
+        o.lock()
+            .unwrap()
+            .enqueue(&id, "KZ-ALA-001-W05", &digest, &jwe)
+            .unwrap();
+        println!("saved {id}");
+        up.drain(&o).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_safety_during_enqueue_and_upload() {
+    use std::io::BufRead;
+    let w = world();
+    for (n, t) in [
+        ("root-ca.pem", &w.pki.root_ca),
+        ("station-ca.pem", &w.pki.station_ca),
+        ("central.pem", &w.pki.central),
+        ("station.pem", &w.pki.station),
+        ("station.key", &w.pki.station_key),
+    ] {
+        std::fs::write(w.dir.path().join(n), t).unwrap();
+    }
+    std::fs::create_dir_all(w.dir.path().join("station-data")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = central(&w, 1 << 20, listener).await;
+    let exe = std::env::current_exe().unwrap();
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..10 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "crash_child_enqueue_and_upload",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TAMGA_CRASH_DIR", w.dir.path())
+            .env("TAMGA_CRASH_PORT", c.addr.port().to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| l.strip_prefix("saved ").map(str::to_owned))
+                .collect::<Vec<_>>()
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200 + seed % 300)).await;
+        child.kill().unwrap(); // SIGKILL, during an enqueue or an upload
+        child.wait().unwrap();
+        acknowledged.extend(reader.join().unwrap());
+    }
+    assert!(
+        acknowledged.len() >= 10,
+        "the child made progress: {}",
+        acknowledged.len()
+    );
+    // Restart once more and let everything go out.
+    let o = Mutex::new(Outbox::open(&w.dir.path().join("station-data"), 0).unwrap());
+    let up = uplink(&w, c.addr.port(), &w.pki.station, &w.pki.station_key);
+    up.drain(&o).await.unwrap();
+    let st = station_status(&w, c.addr.port()).await;
+    let store = tamga_central::store::FsStore::new(&w.dir.path().join("central-store")).unwrap();
+    let index = tamga_central::store::Storage::station(&store, "KZ-ALA-001-W05").unwrap();
+    let stored: Vec<&str> = index.links.iter().map(|l| l.bundle_id.as_str()).collect();
+    let mut unique = stored.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), stored.len(), "no bundle stored twice");
+    for id in &acknowledged {
+        assert_eq!(
+            stored.iter().filter(|s| *s == id).count(),
+            1,
+            "{id} acknowledged as saved: stored exactly once"
+        );
+        assert_eq!(
+            o.lock().unwrap().status(id).unwrap().unwrap().state,
+            State::Delivered
+        );
+    }
+    assert_eq!(st["chain"], "intact", "{st}");
+}
