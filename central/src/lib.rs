@@ -135,8 +135,22 @@ async fn post_bundle(
         );
     }
     let now = time::OffsetDateTime::now_utc();
-    let verified = match tamga_bundle::seal::open(&body, &s.central_secret, &s.root_der, now.unix_timestamp())
-    {
+    // Decryption and verification are CPU work: keep them off the async workers.
+    let opened = {
+        let (s2, body2) = (s.clone(), body.clone());
+        tokio::task::spawn_blocking(move || {
+            tamga_bundle::seal::open(&body2, &s2.central_secret, &s2.root_der, now.unix_timestamp())
+        })
+        .await
+    };
+    let Ok(opened) = opened else {
+        return json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "verification task failed".into(),
+        );
+    };
+    let verified = match opened {
         Ok(v) => v,
         Err(e) => {
             let layer = match e {

@@ -1,0 +1,201 @@
+//! Central ingest throughput over loopback mutual TLS: many stations uploading at once (bundles per second, p99
+//! latency), with the receiver on a 1-thread and then a 2-thread runtime, reported as a ratio (scaling 1 -> 2 cores).
+//!
+//! Run: `cargo bench -p tamga-agent --bench central_ingest`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)] // bench code
+use std::time::{Duration, Instant};
+use tamga_agent::uplink::{Outcome, Uplink};
+use tamga_bundle::iso19794::{CaptureTime, FingerImageRecord};
+use tamga_bundle::manifest::{self, Device, Exception, Item, Manifest, Session};
+use tamga_bundle::seal::{StationSigner, seal};
+use tamga_bundle::{b64, devpki, pki};
+
+const STATIONS: usize = 8;
+const PER_STATION: usize = 12;
+
+fn sealed(
+    p: &devpki::DevPki,
+    station: &str,
+    cert: &str,
+    key: &str,
+    previous: &str,
+    seed: u8,
+) -> (String, String, String) {
+    let signer = StationSigner::from_pem(key, &[cert, &p.station_ca]).unwrap();
+    let point = pki::cert_info(&pki::certs_from_pem(&p.central).unwrap()[0])
+        .unwrap()
+        .public_point;
+    let t = CaptureTime {
+        year: 2026,
+        month: 11,
+        day: 21,
+        hour: 10,
+        minute: 0,
+        second: 0,
+        millisecond: 0,
+    };
+    let rec = FingerImageRecord {
+        capture_time: t,
+        device_technology: 0,
+        device_vendor: 0,
+        device_type: 0,
+        quality: vec![],
+        position: 1,
+        representation_number: 0,
+        resolution_ppi: 500,
+        bit_depth: 8,
+        compression: 6,
+        impression: 0,
+        width: 256,
+        height: 288,
+        image: vec![seed; 60_000],
+    }
+    .to_bytes();
+    let dev = Device {
+        model: "m".into(),
+        serial: "s".into(),
+        firmware: "f".into(),
+        profile: "p".into(),
+        profile_sha256: "0".repeat(64),
+    };
+    let m = Manifest {
+        format: manifest::FORMAT.into(),
+        version: 1,
+        bundle_id: uuid::Uuid::now_v7().to_string(),
+        centre_id: "C".into(),
+        station_id: station.into(),
+        operator_id: "o".into(),
+        session: Session {
+            started_at: "a".into(),
+            ended_at: "b".into(),
+        },
+        previous_bundle_sha256: previous.into(),
+        document: None,
+        items: vec![Item {
+            file: "f.fir".into(),
+            kind: "finger".into(),
+            position: Some("right-thumb".into()),
+            position_code: Some(1),
+            record_format: "ISO/IEC 19794-4:2011".into(),
+            image_format: "png".into(),
+            width: 256,
+            height: 288,
+            resolution_ppi: Some(500),
+            quality: serde_json::json!({}),
+            device: dev,
+            captured_at: "c".into(),
+            attempts: 1,
+            sha256: b64::sha256_hex(&rec),
+        }],
+        exceptions: (2..=10u8)
+            .map(|c| Exception {
+                position: manifest::POSITIONS[usize::from(c) - 1].into(),
+                position_code: c,
+                reason: "bandaged".into(),
+                code: "UP".into(),
+            })
+            .collect(),
+        complete: false,
+    };
+    let s = seal(&m, &[("f.fir".into(), rec)], &signer, &point).unwrap();
+    (m.bundle_id, s.manifest_sha256, s.jwe)
+}
+
+fn run(
+    threads: usize,
+    p: &devpki::DevPki,
+    stations: &[(String, String, String, Vec<(String, String, String)>)],
+) -> (f64, f64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let running = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cfg = tamga_central::CentralConfig {
+            cert_pem: p.central.clone(),
+            key_pem: p.central_key.clone(),
+            client_ca_pem: p.root_ca.clone(),
+            revocation_list: None,
+            max_body_bytes: 1 << 24,
+        };
+        tamga_central::start(
+            cfg,
+            Box::new(tamga_central::store::FsStore::new(dir.path()).unwrap()),
+            listener,
+        )
+        .unwrap()
+    });
+    let port = running.addr.port();
+    let start = Instant::now();
+    let mut latencies: Vec<f64> = client_rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for (_, cert, key, bundles) in stations.iter().cloned() {
+            let up = Uplink::new(
+                &format!("https://localhost:{port}"),
+                &format!("{cert}\n{}", p.station_ca),
+                &key,
+                &p.root_ca,
+                &p.central,
+                1,
+            )
+            .unwrap();
+            set.spawn(async move {
+                let mut l = Vec::new();
+                for (id, digest, jwe) in bundles {
+                    let t = Instant::now();
+                    let out = up.send(&id, &digest, &jwe).await;
+                    assert!(matches!(out, Outcome::Delivered { .. }), "{out:?}");
+                    l.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                l
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(r) = set.join_next().await {
+            all.extend(r.unwrap());
+        }
+        all
+    });
+    let secs = start.elapsed().as_secs_f64();
+    running.task.abort();
+    rt.shutdown_timeout(Duration::from_secs(1));
+    latencies.sort_by(f64::total_cmp);
+    let p99 = latencies[((latencies.len() as f64 - 1.0) * 0.99).round() as usize];
+    (latencies.len() as f64 / secs, p99)
+}
+
+fn main() {
+    let p = devpki::generate("BENCH-W00").unwrap();
+    let stations: Vec<_> = (0..STATIONS)
+        .map(|i| {
+            let id = format!("BENCH-W{:02}", i + 1);
+            let (cert, key) = devpki::issue_station(&id, 30, &p.station_ca, &p.station_ca_key).unwrap();
+            let mut prev = manifest::GENESIS.to_owned();
+            let bundles: Vec<_> = (0..PER_STATION)
+                .map(|j| {
+                    let b = sealed(&p, &id, &cert, &key, &prev, j as u8);
+                    prev = b.1.clone();
+                    b
+                })
+                .collect();
+            (id, cert, key, bundles)
+        })
+        .collect();
+    // Each run uses a fresh store, so the same bundles are new to it.
+    let (t1, p1) = run(1, &p, &stations);
+    let (t2, p2) = run(2, &p, &stations);
+    println!(
+        "central ingest, {STATIONS} stations x {PER_STATION} bundles (~60 kB each), loopback mutual TLS"
+    );
+    println!("  1 thread : {t1:.1} bundles/s, p99 {p1:.1} ms");
+    println!("  2 threads: {t2:.1} bundles/s, p99 {p2:.1} ms");
+    println!("  scaling 1 -> 2: {:.2}x throughput", t2 / t1);
+}
