@@ -10,6 +10,11 @@ use tamga_bundle::manifest::{self, Device, Exception, Item, Manifest, Session};
 use tamga_bundle::seal::{StationSigner, seal};
 use tamga_bundle::{b64, devpki, pki};
 
+/// (bundle id, manifest digest, sealed bundle).
+type Sealed = (String, String, String);
+/// (station id, certificate, key, its bundles in chain order).
+type Station = (String, String, String, Vec<Sealed>);
+
 const STATIONS: usize = 8;
 const PER_STATION: usize = 12;
 
@@ -20,7 +25,7 @@ fn sealed(
     key: &str,
     previous: &str,
     seed: u8,
-) -> (String, String, String) {
+) -> Sealed {
     let signer = StationSigner::from_pem(key, &[cert, &p.station_ca]).unwrap();
     let point = pki::cert_info(&pki::certs_from_pem(&p.central).unwrap()[0])
         .unwrap()
@@ -104,7 +109,7 @@ fn sealed(
 fn run(
     threads: usize,
     p: &devpki::DevPki,
-    stations: &[(String, String, String, Vec<(String, String, String)>)],
+    stations: &[Station],
 ) -> (f64, f64) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
