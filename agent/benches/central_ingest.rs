@@ -18,14 +18,7 @@ type Station = (String, String, String, Vec<Sealed>);
 const STATIONS: usize = 8;
 const PER_STATION: usize = 12;
 
-fn sealed(
-    p: &devpki::DevPki,
-    station: &str,
-    cert: &str,
-    key: &str,
-    previous: &str,
-    seed: u8,
-) -> Sealed {
+fn sealed(p: &devpki::DevPki, station: &str, cert: &str, key: &str, previous: &str, seed: u8) -> Sealed {
     let signer = StationSigner::from_pem(key, &[cert, &p.station_ca]).unwrap();
     let point = pki::cert_info(&pki::certs_from_pem(&p.central).unwrap()[0])
         .unwrap()
@@ -106,11 +99,7 @@ fn sealed(
     (m.bundle_id, s.manifest_sha256, s.jwe)
 }
 
-fn run(
-    threads: usize,
-    p: &devpki::DevPki,
-    stations: &[Station],
-) -> (f64, f64) {
+fn run(threads: usize, p: &devpki::DevPki, stations: &[Station]) -> (f64, f64) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()

@@ -52,6 +52,9 @@ enum Command {
     /// Capture bundles: create from files, verify, inspect.
     #[command(subcommand)]
     Bundle(cli::bundle::BundleCommand),
+    /// The outbox of sealed bundles: status.
+    #[command(subcommand)]
+    Outbox(cli::outbox::OutboxCommand),
     /// Photo checks and the 35x45 crop of an image file.
     #[command(subcommand)]
     Photo(cli::photo::PhotoCommand),
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Devices(c) => cli::devices::run(c, &ctx),
         Command::Capture(c) => cli::capture::run(c, &ctx),
         Command::Photo(c) => cli::photo::run(c, &ctx),
+        Command::Outbox(c) => cli::outbox::run(c, &ctx),
         Command::Certs(c) => cli::certs::run(c, &ctx),
         Command::Bundle(c) => cli::bundle::run(c, &ctx),
         #[cfg(feature = "demo")]

@@ -477,3 +477,23 @@ fn capture_photo_from_the_simulated_camera() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("not connected"), "{}", stderr(&o));
 }
+
+#[test]
+fn outbox_status_shows_the_reserve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["outbox", "status", "--data", d, "--reserve", "0", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["accepting_sessions"], true);
+    let o = run(&[
+        "outbox",
+        "status",
+        "--data",
+        d,
+        "--reserve",
+        "18446744073709551615",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("RESERVE REACHED"), "{}", stdout(&o));
+}

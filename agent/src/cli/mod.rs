@@ -15,6 +15,7 @@ pub mod certs;
 pub mod demo;
 pub mod devices;
 pub mod mrz;
+pub mod outbox;
 pub mod photo;
 pub mod profiles;
 
