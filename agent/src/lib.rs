@@ -1,6 +1,7 @@
 //! The Tamga agent as a library: everything the `tamga` binary runs, so that the daemon, the CLI and the tests
 //! share one implementation.
 //!
+//! - [`bundling`]: captures to manifest and ISO records (shared by the session and `tamga bundle create`).
 //! - [`capture`]: finger positions and the per-finger policy, image output.
 //! - [`cli`]: the technician and scripting commands.
 //! - [`config`]: configuration tables with located errors.
@@ -8,6 +9,7 @@
 //! - [`outbox`]: the durable outbox of sealed bundles.
 //! - [`uplink`]: mutual-TLS delivery to the central system and receipt verification.
 
+pub mod bundling;
 pub mod capture;
 pub mod cli;
 pub mod config;

@@ -1,18 +1,16 @@
 //! `tamga bundle create | verify | inspect`: signed, sealed capture bundles from files, and their verification.
 
 use super::{Context, EXIT_INVALID};
+use crate::bundling::{Captures, Context as BuildContext, FaceItem, FingerItem, build, file_device};
 use crate::capture::fingers::{ExceptionReason, FingerPosition};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use p256::pkcs8::DecodePrivateKey;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tamga_bundle::iso19794::{
-    CaptureTime, FaceImageRecord, FingerImageRecord, QualityBlock, finger_compression,
-};
-use tamga_bundle::manifest::{self, Device, Document, Exception, Item, Manifest, Session};
+use tamga_bundle::manifest;
+use tamga_bundle::pki;
 use tamga_bundle::seal::{StationSigner, open, seal};
-use tamga_bundle::{b64, pki};
 
 #[derive(Debug, Subcommand)]
 pub enum BundleCommand {
@@ -71,12 +69,6 @@ pub enum BundleCommand {
     },
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 fn position(name: &str) -> anyhow::Result<FingerPosition> {
     <FingerPosition as clap::ValueEnum>::from_str(name, true).map_err(|_| {
         anyhow::anyhow!("`{name}` is not a finger position; use right-thumb, right-index, ..., left-little")
@@ -85,16 +77,6 @@ fn position(name: &str) -> anyhow::Result<FingerPosition> {
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn device(model: &str) -> Device {
-    Device {
-        model: model.into(),
-        serial: "-".into(),
-        firmware: "-".into(),
-        profile: "files".into(),
-        profile_sha256: manifest::GENESIS.into(),
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -129,27 +111,17 @@ fn create(
     let central = std::fs::read_to_string(certs.join("central.pem"))?;
     let signer = StationSigner::from_pem(&key, &[&station, &station_ca])?;
     let central_point = pki::cert_info(&pki::certs_from_pem(&central)?[0])?.public_point;
-    let started = now_rfc3339();
-    let t = CaptureTime::from_datetime(time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc();
     let mut problems: Vec<String> = Vec::new();
+    let mut captures = Captures::default();
 
-    let today = super::today();
-    let doc = match tamga_mrz::parse_lines(mrz, &tamga_mrz::ParseOptions::new(today)) {
-        Ok(m) => {
-            if !m.valid {
-                problems.push("the MRZ fails its check digits".into());
-            }
-            Some(Document {
-                mrz_lines: m.lines.clone(),
-                record: serde_json::to_value(&m)?,
-                valid: m.valid,
-            })
-        }
-        Err(e) => bail!("--mrz: not an MRZ: {e}"),
-    };
+    let doc = tamga_mrz::parse_lines(mrz, &tamga_mrz::ParseOptions::new(super::today()))
+        .map_err(|e| anyhow::anyhow!("--mrz: not an MRZ: {e}"))?;
+    if !doc.valid {
+        problems.push("the MRZ fails its check digits".into());
+    }
+    captures.document = Some(doc);
 
-    let mut items = Vec::new();
-    let mut files = Vec::new();
     for spec in fingers {
         let (pos, file) = spec
             .split_once('=')
@@ -165,46 +137,18 @@ fn create(
         if q.score < threshold {
             problems.push(format!("{}: quality {} below {threshold}", pos.label(), q.score));
         }
-        let rec = FingerImageRecord {
-            capture_time: t,
-            device_technology: 0,
-            device_vendor: 0,
-            device_type: 0,
-            quality: vec![QualityBlock {
-                score: q.score,
-                vendor: 0,
-                algorithm: 0,
-            }],
-            position: pos.code(),
-            representation_number: 0,
-            resolution_ppi: 500,
-            bit_depth: 8,
-            compression: finger_compression::PNG,
-            impression: 0,
-            width: u16::try_from(w)?,
-            height: u16::try_from(h)?,
-            image: png,
-        };
-        let bytes = rec.to_bytes();
-        let name = serde_json::to_value(pos)?.as_str().unwrap_or_default().to_owned();
-        let file_name = format!("finger-{:02}-{name}.fir", pos.code());
-        items.push(Item {
-            file: file_name.clone(),
-            kind: "finger".into(),
-            position: Some(name),
-            position_code: Some(pos.code()),
-            record_format: "ISO/IEC 19794-4:2011".into(),
-            image_format: "png".into(),
+        captures.fingers.push(FingerItem {
+            position: pos,
+            png,
             width: w,
             height: h,
-            resolution_ppi: Some(500),
+            resolution_ppi: 500,
+            score: q.score,
             quality: serde_json::to_value(&q)?,
-            device: device("file"),
-            captured_at: now_rfc3339(),
+            device: file_device(),
+            captured_at: now,
             attempts: 1,
-            sha256: b64::sha256_hex(&bytes),
         });
-        files.push((file_name, bytes));
     }
     if let Some(face) = face {
         let jpeg = read(face)?;
@@ -213,46 +157,17 @@ fn create(
         for c in report.checks.iter().filter(|c| !c.passed) {
             problems.push(format!("photo {}: {}", c.name, c.advice));
         }
-        let (w, h) = (img.width(), img.height());
-        let rec = FaceImageRecord {
-            capture_time: t,
-            device_technology: 2,
-            device_vendor: 0,
-            device_type: 0,
-            quality: vec![],
-            gender: match doc.as_ref().and_then(|d| d.record["sex"].as_str()) {
-                Some("M") => 1,
-                Some("F") => 2,
-                _ => 0,
-            },
-            face_image_type: 1,
-            image_data_type: 0,
-            width: u16::try_from(w)?,
-            height: u16::try_from(h)?,
+        captures.face = Some(FaceItem {
+            width: img.width(),
+            height: img.height(),
+            jpeg,
+            report: serde_json::to_value(&report)?,
             post_processing: 0,
-            colour_space: 1,
-            image: jpeg,
-        }
-        .to_bytes();
-        items.push(Item {
-            file: "face.fac".into(),
-            kind: "face".into(),
-            position: None,
-            position_code: None,
-            record_format: "ISO/IEC 19794-5:2011".into(),
-            image_format: "jpeg".into(),
-            width: w,
-            height: h,
-            resolution_ppi: None,
-            quality: serde_json::to_value(&report)?,
-            device: device("file"),
-            captured_at: now_rfc3339(),
+            device: file_device(),
+            captured_at: now,
             attempts: 1,
-            sha256: b64::sha256_hex(&rec),
         });
-        files.push(("face.fac".into(), rec));
     }
-    let mut excs = Vec::new();
     for spec in exceptions {
         let (pos, reason) = spec
             .split_once('=')
@@ -262,39 +177,18 @@ fn create(
             serde_json::from_value(serde_json::Value::String(reason.replace('-', "_"))).map_err(|_| {
                 anyhow::anyhow!("--exception {spec}: the reason is amputated, bandaged or unable-to-capture")
             })?;
-        excs.push(Exception {
-            position: serde_json::to_value(pos)?.as_str().unwrap_or_default().to_owned(),
-            position_code: pos.code(),
-            reason: serde_json::to_value(reason)?
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            code: reason.code().into(),
-        });
+        captures.exceptions.push((pos, reason));
     }
-    let mut m = Manifest {
-        format: manifest::FORMAT.into(),
-        version: manifest::VERSION,
-        bundle_id: uuid::Uuid::now_v7().to_string(),
+    let ctx = BuildContext {
         centre_id: centre.into(),
         station_id: signer.station_id().into(),
         operator_id: operator.into(),
-        session: Session {
-            started_at: started,
-            ended_at: now_rfc3339(),
-        },
+        started_at: now,
         previous_bundle_sha256: previous.unwrap_or(manifest::GENESIS).to_lowercase(),
-        document: doc,
-        items,
-        exceptions: excs,
-        complete: false,
     };
-    let (missing, dupes, faces) = m.completeness();
-    if !dupes.is_empty() {
-        bail!("finger positions given twice: {}", dupes.join(", "));
-    }
-    m.complete = missing.is_empty() && faces == 1;
+    let (m, files) = build(&captures, &ctx).map_err(|e| anyhow::anyhow!(e))?;
     if !m.complete {
+        let (missing, _, faces) = m.completeness();
         problems.push(format!(
             "incomplete: {} finger(s) without image or exception, {faces} face(s)",
             missing.len()
