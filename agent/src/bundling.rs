@@ -84,7 +84,7 @@ pub fn file_device() -> Device {
 }
 
 /// The manifest and the item files.
-pub fn build(c: &Captures, ctx: &Context) -> Result<(Manifest, Vec<(String, Vec<u8>)>), String> {
+pub fn build(c: &Captures, ctx: &Context) -> Result<(Manifest, tamga_bundle::archive::Files), String> {
     let mut items = Vec::new();
     let mut files = Vec::new();
     for f in &c.fingers {
