@@ -7,6 +7,7 @@
 //! - [`config`]: configuration tables with located errors.
 //! - [`logging`]: tracing set-up.
 //! - [`outbox`]: the durable outbox of sealed bundles.
+//! - [`session`]: the applicant session, from document to a durably queued bundle.
 //! - [`uplink`]: mutual-TLS delivery to the central system and receipt verification.
 
 pub mod bundling;
@@ -15,4 +16,5 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod outbox;
+pub mod session;
 pub mod uplink;

@@ -4,26 +4,30 @@
 use anyhow::Context as _;
 use std::path::Path;
 
+/// Encodes `pixels` (row-major, 8-bit grey) as PNG with `ppi` as the resolution.
+pub fn encode_grey(width: u32, height: u32, ppi: u16, pixels: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, width, height);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let ppm = (f64::from(ppi) / 0.0254).round() as u32;
+        enc.set_pixel_dims(Some(png::PixelDimensions {
+            xppu: ppm,
+            yppu: ppm,
+            unit: png::Unit::Meter,
+        }));
+        let mut w = enc.write_header()?;
+        w.write_image_data(pixels)?;
+        w.finish()?;
+    }
+    Ok(out)
+}
+
 /// Writes `pixels` (row-major, 8-bit grey) to `path` with `ppi` as the resolution.
 pub fn write_grey(path: &Path, width: u32, height: u32, ppi: u16, pixels: &[u8]) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    let ppm = (f64::from(ppi) / 0.0254).round() as u32;
-    enc.set_pixel_dims(Some(png::PixelDimensions {
-        xppu: ppm,
-        yppu: ppm,
-        unit: png::Unit::Meter,
-    }));
-    let mut w = enc
-        .write_header()
-        .with_context(|| format!("writing {}", path.display()))?;
-    w.write_image_data(pixels)
-        .with_context(|| format!("writing {}", path.display()))?;
-    w.finish()
-        .with_context(|| format!("finishing {}", path.display()))?;
-    Ok(())
+    let bytes = encode_grey(width, height, ppi, pixels)?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

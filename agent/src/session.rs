@@ -1,0 +1,259 @@
+//! The applicant session: document, face, ten fingers, review, finalize.
+//!
+//! Everything captured lives in this value, in memory, until `finalize` seals it into a bundle and the outbox has
+//! it on disk; `cancel` (or dropping the session) leaves nothing behind. `finalize` checks completeness (a valid
+//! document, an accepted face, ten fingers or ten decisions, the policy met), builds and signs the bundle, enqueues
+//! it durably, and only then returns the bundle id.
+
+use crate::bundling::{self, Captures, FaceItem, FingerItem};
+use crate::capture::fingers::{ExceptionReason, FingerPosition, FingerState, Next, Policy, TenFingers};
+use crate::capture::png_out;
+use crate::outbox::{Outbox, OutboxError};
+use std::collections::BTreeMap;
+use tamga_bundle::manifest::{self, Device};
+use tamga_bundle::seal::{StationSigner, seal};
+use tamga_quality::photo::{PhotoPolicy, PhotoReport, check_photo, crop_jpeg, decode};
+
+/// Why a session step or the finalize was refused; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("no document read yet: lay the passport on the reader")]
+    NoDocument,
+    #[error("the document's check digits fail: read it again, or check it by hand")]
+    DocumentInvalid,
+    #[error("no accepted photo yet: take the photo again following the advice")]
+    NoFace,
+    #[error("fingers without an image or an exception: {0}")]
+    FingersMissing(String),
+    #[error("the photo cannot be read: {0}")]
+    Photo(String),
+    #[error("building the bundle: {0}")]
+    Build(String),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// What the operator's screen shows of a session.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionState {
+    pub id: String,
+    pub document: Option<serde_json::Value>,
+    pub face_accepted: bool,
+    pub face_attempts: u32,
+    pub fingers: BTreeMap<FingerPosition, FingerState>,
+    pub missing: Vec<FingerPosition>,
+    pub ready: bool,
+}
+
+/// A finalized session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finalized {
+    pub bundle_id: String,
+    pub manifest_sha256: String,
+}
+
+/// One applicant.
+#[derive(Debug)]
+pub struct ApplicantSession {
+    id: String,
+    operator_id: String,
+    started_at: time::OffsetDateTime,
+    policy: Policy,
+    photo_policy: PhotoPolicy,
+    document: Option<tamga_mrz::Mrz>,
+    face: Option<FaceItem>,
+    face_attempts: u32,
+    fingers: TenFingers,
+    best: BTreeMap<FingerPosition, FingerItem>,
+}
+
+impl ApplicantSession {
+    pub fn new(operator_id: &str, policy: Policy, photo_policy: PhotoPolicy) -> Self {
+        ApplicantSession {
+            id: uuid::Uuid::now_v7().to_string(),
+            operator_id: operator_id.into(),
+            started_at: time::OffsetDateTime::now_utc(),
+            policy,
+            photo_policy,
+            document: None,
+            face: None,
+            face_attempts: 0,
+            fingers: TenFingers::default(),
+            best: BTreeMap::new(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The document as read (a new read replaces it).
+    pub fn set_document(&mut self, mrz: tamga_mrz::Mrz) {
+        self.document = Some(mrz);
+    }
+
+    /// Checks a photo from the camera; when accepted, keeps its 35x45 crop. Returns the report for the screen.
+    pub fn add_photo(&mut self, photo: &[u8], device: Device) -> Result<PhotoReport, SessionError> {
+        self.face_attempts += 1;
+        let img = decode(photo).map_err(|e| SessionError::Photo(e.to_string()))?;
+        let report = check_photo(&img, &self.photo_policy);
+        if report.accepted {
+            let crop = crop_jpeg(&img, &report, &self.photo_policy)
+                .map_err(|e| SessionError::Photo(e.to_string()))?;
+            let out = decode(&crop).map_err(|e| SessionError::Photo(e.to_string()))?;
+            let resized = report
+                .crop
+                .is_some_and(|(_, _, w, _)| w > self.photo_policy.crop_width);
+            self.face = Some(FaceItem {
+                width: out.width(),
+                height: out.height(),
+                jpeg: crop,
+                report: serde_json::to_value(&report).map_err(|e| SessionError::Build(e.to_string()))?,
+                post_processing: 2 | if resized { 4 } else { 0 },
+                device,
+                captured_at: time::OffsetDateTime::now_utc(),
+                attempts: self.face_attempts,
+            });
+        }
+        Ok(report)
+    }
+
+    /// Records a finger image (8-bit grey): scores it, keeps the best attempt, says what to do next.
+    pub fn add_finger(
+        &mut self,
+        position: FingerPosition,
+        pixels: &[u8],
+        width: u32,
+        height: u32,
+        resolution_ppi: u16,
+        device: Device,
+    ) -> Result<(Next, tamga_quality::fingerprint::Quality), SessionError> {
+        let q = tamga_quality::fingerprint::assess(pixels, width as usize, height as usize, resolution_ppi);
+        let next = self.fingers.record(&self.policy, position, q.score);
+        let attempts = match self.fingers.fingers.get(&position) {
+            Some(FingerState::Captured { attempts, .. }) => *attempts as u32,
+            Some(FingerState::Pending { scores }) => scores.len() as u32,
+            _ => 1,
+        };
+        let better = self.best.get(&position).is_none_or(|b| q.score > b.score);
+        if better {
+            let png = png_out::encode_grey(width, height, resolution_ppi, pixels)
+                .map_err(|e| SessionError::Build(e.to_string()))?;
+            self.best.insert(
+                position,
+                FingerItem {
+                    position,
+                    png,
+                    width,
+                    height,
+                    resolution_ppi,
+                    score: q.score,
+                    quality: serde_json::to_value(&q).map_err(|e| SessionError::Build(e.to_string()))?,
+                    device,
+                    captured_at: time::OffsetDateTime::now_utc(),
+                    attempts,
+                },
+            );
+        } else if let Some(b) = self.best.get_mut(&position) {
+            b.attempts = attempts;
+        }
+        Ok((next, q))
+    }
+
+    /// Declares that a finger cannot be captured; its images, if any, are dropped.
+    pub fn declare_exception(&mut self, position: FingerPosition, reason: ExceptionReason) {
+        self.fingers.declare_exception(position, reason);
+        self.best.remove(&position);
+    }
+
+    pub fn state(&self) -> SessionState {
+        let missing = self.fingers.missing();
+        SessionState {
+            id: self.id.clone(),
+            document: self.document.as_ref().and_then(|d| serde_json::to_value(d).ok()),
+            face_accepted: self.face.is_some(),
+            face_attempts: self.face_attempts,
+            fingers: self.fingers.fingers.clone(),
+            ready: missing.is_empty()
+                && self.face.is_some()
+                && self.document.as_ref().is_some_and(|d| d.valid),
+            missing,
+        }
+    }
+
+    /// Checks completeness, builds, signs and seals the bundle, and enqueues it durably; only then returns.
+    /// On refusal the session is handed back unchanged, so the operator can complete it.
+    pub fn finalize(
+        self,
+        signer: &StationSigner,
+        central_point: &[u8],
+        outbox: &mut Outbox,
+        centre_id: &str,
+    ) -> Result<Finalized, (Box<ApplicantSession>, SessionError)> {
+        let refuse = |s: ApplicantSession, e: SessionError| Err((Box::new(s), e));
+        match &self.document {
+            None => return refuse(self, SessionError::NoDocument),
+            Some(d) if !d.valid => return refuse(self, SessionError::DocumentInvalid),
+            Some(_) => {}
+        }
+        if self.face.is_none() {
+            return refuse(self, SessionError::NoFace);
+        }
+        let missing = self.fingers.missing();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|p| p.label()).collect();
+            return refuse(self, SessionError::FingersMissing(names.join(", ")));
+        }
+        if let Err(e) = outbox.check_reserve(0) {
+            return refuse(self, e.into());
+        }
+        let previous = match outbox.chain_head(signer.station_id()) {
+            Ok(p) => p.unwrap_or_else(|| manifest::GENESIS.to_owned()),
+            Err(e) => return refuse(self, e.into()),
+        };
+        let captures = Captures {
+            document: self.document.clone(),
+            face: self.face.clone(),
+            fingers: self.best.values().cloned().collect(),
+            exceptions: self
+                .fingers
+                .fingers
+                .iter()
+                .filter_map(|(p, s)| match s {
+                    FingerState::Exception { reason, .. } => Some((*p, *reason)),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let ctx = bundling::Context {
+            centre_id: centre_id.into(),
+            station_id: signer.station_id().into(),
+            operator_id: self.operator_id.clone(),
+            started_at: self.started_at,
+            previous_bundle_sha256: previous,
+        };
+        let (m, files) = match bundling::build(&captures, &ctx) {
+            Ok(x) => x,
+            Err(e) => return refuse(self, SessionError::Build(e)),
+        };
+        let sealed = match seal(&m, &files, signer, central_point) {
+            Ok(s) => s,
+            Err(e) => return refuse(self, SessionError::Build(e.to_string())),
+        };
+        if let Err(e) = outbox.enqueue(
+            &m.bundle_id,
+            signer.station_id(),
+            &sealed.manifest_sha256,
+            &sealed.jwe,
+        ) {
+            return refuse(self, e.into());
+        }
+        Ok(Finalized {
+            bundle_id: m.bundle_id,
+            manifest_sha256: sealed.manifest_sha256,
+        })
+    }
+
+    /// Discards everything captured; nothing of it was ever written to disk.
+    pub fn cancel(self) {}
+}
