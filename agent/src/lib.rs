@@ -7,6 +7,7 @@
 //! - [`config`]: configuration tables with located errors.
 //! - [`logging`]: tracing set-up.
 //! - [`outbox`]: the durable outbox of sealed bundles.
+//! - [`station`]: the station configuration file.
 //! - [`session`]: the applicant session, from document to a durably queued bundle.
 //! - [`uplink`]: mutual-TLS delivery to the central system and receipt verification.
 
@@ -17,4 +18,5 @@ pub mod config;
 pub mod logging;
 pub mod outbox;
 pub mod session;
+pub mod station;
 pub mod uplink;

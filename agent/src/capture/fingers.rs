@@ -93,15 +93,23 @@ pub struct FingerRule {
     pub attempts: u8,
 }
 
+/// A per-finger change to the default rule; what is not given stays as the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerOverride {
+    pub threshold: Option<u8>,
+    pub attempts: Option<u8>,
+}
+
 /// The capture policy: a default rule and per-finger overrides (configuration section `[fingerprint_policy]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     #[serde(flatten)]
     pub default: FingerRule,
-    /// Per-finger overrides, e.g. `[fingerprint_policy.fingers.right-little]`.
+    /// Per-finger overrides, e.g. `[fingerprint_policy.fingers.right-little]` with `threshold = 30`.
     #[serde(default)]
-    pub fingers: BTreeMap<FingerPosition, FingerRule>,
+    pub fingers: BTreeMap<FingerPosition, FingerOverride>,
     /// After the last attempt, keep the best image below the threshold (flagged) instead of requiring an
     /// exception.
     #[serde(default = "yes")]
@@ -146,7 +154,11 @@ pub enum PolicyError {
 impl Policy {
     /// The rule for `position`.
     pub fn rule(&self, position: FingerPosition) -> FingerRule {
-        self.fingers.get(&position).copied().unwrap_or(self.default)
+        let o = self.fingers.get(&position).copied().unwrap_or_default();
+        FingerRule {
+            threshold: o.threshold.unwrap_or(self.default.threshold),
+            attempts: o.attempts.unwrap_or(self.default.attempts),
+        }
     }
 
     /// Parses the `[fingerprint_policy]` table of a TOML file; `file` names it in errors.
@@ -185,7 +197,8 @@ impl Policy {
             Ok(())
         };
         check("fingerprint_policy".into(), &p.default)?;
-        for (pos, r) in &p.fingers {
+        for pos in p.fingers.keys() {
+            let r = &p.rule(*pos);
             let name = serde_json::to_value(pos)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))

@@ -1,0 +1,244 @@
+//! The station configuration (`tamga run --config FILE`): who the station is, where its data and keys are, where
+//! the central system is, its devices, its policies and its local API. TOML; every error names the file, the line
+//! and column or the key, and what to write instead.
+
+use crate::capture::fingers::Policy;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tamga_quality::photo::PhotoPolicy;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationConfig {
+    pub station: StationIds,
+    pub paths: Paths,
+    pub central: Central,
+    #[serde(default)]
+    pub api: Api,
+    #[serde(default)]
+    pub outbox: OutboxSettings,
+    #[serde(default)]
+    pub devices: Vec<DeviceConfig>,
+    #[serde(default)]
+    pub fingerprint_policy: Policy,
+    #[serde(default)]
+    pub photo_policy: PhotoPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationIds {
+    /// Must equal the common name of the station certificate.
+    pub id: String,
+    pub centre: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    /// Outbox, API token.
+    pub data_dir: PathBuf,
+    /// station.pem, station.key, station-ca.pem, central.pem, root-ca.pem.
+    pub certs_dir: PathBuf,
+    /// Extra device profiles.
+    pub profiles_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Central {
+    /// `https://host:port`.
+    pub url: String,
+    #[serde(default = "four")]
+    pub concurrency: usize,
+}
+
+fn four() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    pub listen: SocketAddr,
+    /// Origins a browser page may call the API from (exact match; no wildcard).
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4501)),
+            allowed_origins: vec!["http://127.0.0.1:4501".into(), "http://localhost:4501".into()],
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Free disk below which new sessions are refused.
+    pub reserve_bytes: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            reserve_bytes: 1 << 30,
+        }
+    }
+}
+
+/// One device: a role, its profile, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// `document`, `fingerprint` or `camera`.
+    pub role: String,
+    pub profile: String,
+    /// Serial port path (documents, fingerprints).
+    pub port: Option<PathBuf>,
+    /// USB selector (cameras): VID:PID[:SERIAL] or BUS-ADDRESS.
+    pub usb: Option<String>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {reason}")]
+    Io { file: String, reason: String },
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: key `{key}`: {message}")]
+    Value {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+impl StationConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<StationConfig, ConfigError> {
+        let file = path.display().to_string();
+        let src = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&file, &src)
+    }
+
+    pub fn parse(file: &str, src: &str) -> Result<StationConfig, ConfigError> {
+        let c: StationConfig = toml::from_str(src).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |s| tamga_profiles::line_col(src, s.start));
+            ConfigError::Syntax {
+                file: file.into(),
+                line,
+                column,
+                message: e.message().trim().into(),
+            }
+        })?;
+        let bad = |key: &str, message: String| {
+            Err(ConfigError::Value {
+                file: file.into(),
+                key: key.into(),
+                message,
+            })
+        };
+        if !c.central.url.starts_with("https://") {
+            return bad(
+                "central.url",
+                format!("`{}` must be an https:// URL (mutual TLS)", c.central.url),
+            );
+        }
+        if !c.api.listen.ip().is_loopback() {
+            return bad(
+                "api.listen",
+                format!(
+                    "{} is not a loopback address: the local API serves this workstation only (TLS with client \
+                     authentication for remote access is not supported); use 127.0.0.1:4501",
+                    c.api.listen
+                ),
+            );
+        }
+        if let Some(o) = c
+            .api
+            .allowed_origins
+            .iter()
+            .find(|o| o.contains('*') || !o.starts_with("http"))
+        {
+            return bad(
+                "api.allowed_origins",
+                format!("`{o}`: list exact origins such as http://127.0.0.1:4501; no wildcards"),
+            );
+        }
+        for (i, d) in c.devices.iter().enumerate() {
+            let key = format!("devices[{i}]");
+            match d.role.as_str() {
+                "document" | "fingerprint" if d.port.is_none() => {
+                    return bad(
+                        &format!("{key}.port"),
+                        format!("a {} device needs its serial port, e.g. /dev/ttyUSB0", d.role),
+                    );
+                }
+                "camera" if d.usb.is_none() => {
+                    return bad(
+                        &format!("{key}.usb"),
+                        "a camera needs its USB selector, e.g. \"04b0:010d\"".into(),
+                    );
+                }
+                "document" | "fingerprint" | "camera" => {}
+                other => {
+                    return bad(
+                        &format!("{key}.role"),
+                        format!("`{other}`: use document, fingerprint or camera"),
+                    );
+                }
+            }
+        }
+        if let Err(m) = c.photo_policy.validate() {
+            return bad("photo_policy", m);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../examples/station.toml");
+
+    #[test]
+    fn the_example_config_parses() {
+        let c = StationConfig::parse("examples/station.toml", EXAMPLE).unwrap();
+        assert_eq!(c.api.listen.port(), 4501);
+        assert_eq!(c.devices.len(), 3);
+        assert_eq!(c.fingerprint_policy.default.attempts, 3);
+    }
+
+    #[test]
+    fn errors_name_file_key_and_fix() {
+        let e = StationConfig::parse("s.toml", &EXAMPLE.replace("127.0.0.1:4501\"", "0.0.0.0:4501\""))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("s.toml: key `api.listen`"), "{e}");
+        let e = StationConfig::parse(
+            "s.toml",
+            &EXAMPLE.replace("role = \"camera\"", "role = \"scanner\""),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("devices[2].role"), "{e}");
+        let e = StationConfig::parse("s.toml", &EXAMPLE.replace("[central]", "[centrall]")).unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+    }
+}
