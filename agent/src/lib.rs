@@ -1,6 +1,7 @@
 //! The Tamga agent as a library: everything the `tamga` binary runs, so that the daemon, the CLI and the tests
 //! share one implementation.
 //!
+//! - [`api`]: the local HTTP API for the operator's page.
 //! - [`bundling`]: captures to manifest and ISO records (shared by the session and `tamga bundle create`).
 //! - [`capture`]: finger positions and the per-finger policy, image output.
 //! - [`cli`]: the technician and scripting commands.
@@ -11,6 +12,7 @@
 //! - [`session`]: the applicant session, from document to a durably queued bundle.
 //! - [`uplink`]: mutual-TLS delivery to the central system and receipt verification.
 
+pub mod api;
 pub mod bundling;
 pub mod capture;
 pub mod cli;

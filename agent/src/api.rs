@@ -1,0 +1,563 @@
+//! The local API of the window workstation: HTTP/JSON on loopback for the operator's page.
+//!
+//! Security a web page cannot get around: every request needs the bearer token (a file created 0600 at first
+//! start); the Host header must be the loopback name and port (defeats DNS rebinding); a request with an Origin
+//! must come from the configured allowlist (exact match, echoed back, never `*`); bodies are size-limited; the
+//! configuration refuses a non-loopback listen address. Errors are JSON: `{"error": code, "message", "action"}`.
+//!
+//! Devices are used by one request at a time: a second request for a busy device gets `409 device_busy` at once.
+
+use crate::capture::fingers::{ExceptionReason, FingerPosition, Policy};
+use crate::outbox::Outbox;
+use crate::session::{ApplicantSession, SessionError};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tamga_bundle::manifest::Device;
+use tamga_bundle::seal::StationSigner;
+use tamga_drivers::mrz_serial::MrzReader;
+use tamga_drivers::ptp::device::PhotoCamera;
+use tamga_drivers::zfm::{CaptureOutcome, FingerprintScanner};
+use tamga_quality::photo::PhotoPolicy;
+use tokio::sync::Mutex;
+
+/// The station's devices, one lock each.
+#[derive(Default)]
+pub struct Devices {
+    pub document: Option<(Mutex<MrzReader>, Device)>,
+    pub fingerprint: Option<(Mutex<FingerprintScanner>, Device)>,
+    pub camera: Option<(Arc<std::sync::Mutex<PhotoCamera>>, Device)>,
+}
+
+impl std::fmt::Debug for Devices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devices")
+            .field("document", &self.document.is_some())
+            .field("fingerprint", &self.fingerprint.is_some())
+            .field("camera", &self.camera.is_some())
+            .finish()
+    }
+}
+
+/// What the API serves from.
+pub struct ApiState {
+    pub token: String,
+    pub hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub station_id: String,
+    pub centre_id: String,
+    pub policy: Policy,
+    pub photo_policy: PhotoPolicy,
+    pub devices: Devices,
+    pub sessions: Mutex<HashMap<String, ApplicantSession>>,
+    pub outbox: Arc<std::sync::Mutex<Outbox>>,
+    pub signer: StationSigner,
+    pub central_point: Vec<u8>,
+    pub today: fn() -> time::Date,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("station_id", &self.station_id)
+            .finish()
+    }
+}
+
+/// An API error: a stable code, a message, and what to do.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    action: &'static str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>, action: &'static str) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            action,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.code, "message": self.message, "action": self.action});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn no_session(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_session",
+        format!("no open session `{id}`"),
+        "start a new session",
+    )
+}
+
+fn busy(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "device_busy",
+        format!("the {what} is in use by another request"),
+        "wait for it to finish, then try again",
+    )
+}
+
+fn missing(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_device",
+        format!("no {what} is configured"),
+        "ask the technician to configure it",
+    )
+}
+
+fn device_failed(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "device_failed",
+        e.to_string(),
+        "check the device and its cable, then try again",
+    )
+}
+
+/// Constant-time comparison of two tokens.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Host, Origin and token checks, and CORS for allowed origins.
+async fn guard(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !s.hosts.iter().any(|h| h == host) {
+        return ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "bad_host",
+            format!("Host `{host}` is not this workstation's API"),
+            "open the page at http://127.0.0.1 with the configured port",
+        )
+        .into_response();
+    }
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    if let Some(o) = &origin
+        && !s.allowed_origins.iter().any(|a| a == o)
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "bad_origin",
+            format!("Origin `{o}` may not call this API"),
+            "use the operator page served by the agent",
+        )
+        .into_response();
+    }
+    let cors = |mut r: Response| {
+        if let Some(o) = &origin
+            && let Ok(v) = HeaderValue::from_str(o)
+        {
+            r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        r
+    };
+    if req.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        r.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        r.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        return cors(r);
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !same(token, &s.token) {
+        return cors(
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong bearer token",
+                "use the token from the agent's api.token file",
+            )
+            .into_response(),
+        );
+    }
+    cors(next.run(req).await)
+}
+
+async fn health(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "station_id": s.station_id}))
+}
+
+async fn devices(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
+    let d = &s.devices;
+    let status = |present: bool, busy: bool| {
+        if !present {
+            "missing"
+        } else if busy {
+            "busy"
+        } else {
+            "ready"
+        }
+    };
+    Json(serde_json::json!({
+        "document": status(d.document.is_some(), d.document.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
+        "fingerprint": status(d.fingerprint.is_some(), d.fingerprint.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
+        "camera": status(d.camera.is_some(), d.camera.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+struct NewSession {
+    operator_id: String,
+}
+
+async fn create_session(State(s): State<Arc<ApiState>>, Json(b): Json<NewSession>) -> ApiResult {
+    s.outbox
+        .lock()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "outbox lock",
+                "restart the agent",
+            )
+        })?
+        .check_reserve(0)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "disk_reserve",
+                e.to_string(),
+                "ask the technician to free disk space",
+            )
+        })?;
+    let session = ApplicantSession::new(&b.operator_id, s.policy.clone(), s.photo_policy.clone());
+    let id = session.id().to_owned();
+    s.sessions.lock().await.insert(id.clone(), session);
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"session_id": id}))).into_response())
+}
+
+async fn session_state(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let sessions = s.sessions.lock().await;
+    let sess = sessions.get(&id).ok_or_else(|| no_session(&id))?;
+    Ok(Json(sess.state()).into_response())
+}
+
+async fn read_document(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    if !s.sessions.lock().await.contains_key(&id) {
+        return Err(no_session(&id));
+    }
+    let (reader, _) = s
+        .devices
+        .document
+        .as_ref()
+        .ok_or_else(|| missing("document reader"))?;
+    let mut reader = reader.try_lock().map_err(|_| busy("document reader"))?;
+    let opts = tamga_mrz::ParseOptions::new((s.today)());
+    let read = reader
+        .read_document(Duration::from_secs(30), &opts)
+        .await
+        .map_err(device_failed)?;
+    let mut sessions = s.sessions.lock().await;
+    let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
+    sess.set_document(read.mrz.clone());
+    Ok(Json(serde_json::json!({"mrz": read.mrz})).into_response())
+}
+
+async fn take_photo(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    if !s.sessions.lock().await.contains_key(&id) {
+        return Err(no_session(&id));
+    }
+    let (camera, device) = s.devices.camera.as_ref().ok_or_else(|| missing("camera"))?;
+    let camera = camera.clone();
+    if camera.try_lock().is_err() {
+        return Err(busy("camera"));
+    }
+    let photo = tokio::task::spawn_blocking(move || match camera.try_lock() {
+        Ok(mut c) => c
+            .capture(&mut |_, _| {})
+            .map(|o| o.data)
+            .map_err(|e| e.to_string()),
+        Err(_) => Err("the camera is in use".to_owned()),
+    })
+    .await
+    .map_err(device_failed)?
+    .map_err(device_failed)?;
+    let mut sessions = s.sessions.lock().await;
+    let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
+    let report = sess.add_photo(&photo, device.clone()).map_err(session_error)?;
+    Ok(Json(report).into_response())
+}
+
+async fn capture_finger(
+    State(s): State<Arc<ApiState>>,
+    UrlPath((id, position)): UrlPath<(String, String)>,
+) -> ApiResult {
+    let pos = <FingerPosition as clap::ValueEnum>::from_str(&position, true).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_position",
+            format!("`{position}` is not a finger position"),
+            "use right-thumb ... left-little",
+        )
+    })?;
+    if !s.sessions.lock().await.contains_key(&id) {
+        return Err(no_session(&id));
+    }
+    let (scanner, device) = s
+        .devices
+        .fingerprint
+        .as_ref()
+        .ok_or_else(|| missing("fingerprint scanner"))?;
+    let mut scanner = scanner.try_lock().map_err(|_| busy("fingerprint scanner"))?;
+    scanner
+        .connect(Duration::from_secs(2))
+        .await
+        .map_err(device_failed)?;
+    match scanner
+        .capture(Duration::from_secs(20))
+        .await
+        .map_err(device_failed)?
+    {
+        CaptureOutcome::Retry(reason) => {
+            return Ok(Json(
+                serde_json::json!({"next": "retry", "reason": reason, "instruction": reason.instruction()}),
+            )
+            .into_response());
+        }
+        CaptureOutcome::Captured => {}
+    }
+    let captured = scanner.upload(|_, _| {}).await.map_err(device_failed)?;
+    drop(scanner);
+    let img = captured.image;
+    let mut sessions = s.sessions.lock().await;
+    let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
+    let (next, quality) = sess
+        .add_finger(
+            pos,
+            &img.pixels,
+            img.width,
+            img.height,
+            img.resolution_ppi,
+            device.clone(),
+        )
+        .map_err(session_error)?;
+    Ok(Json(serde_json::json!({"next": next, "quality": quality})).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ExceptionBody {
+    reason: ExceptionReason,
+}
+
+async fn declare_exception(
+    State(s): State<Arc<ApiState>>,
+    UrlPath((id, position)): UrlPath<(String, String)>,
+    Json(b): Json<ExceptionBody>,
+) -> ApiResult {
+    let pos = <FingerPosition as clap::ValueEnum>::from_str(&position, true).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_position",
+            format!("`{position}` is not a finger position"),
+            "use right-thumb ... left-little",
+        )
+    })?;
+    let mut sessions = s.sessions.lock().await;
+    let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
+    sess.declare_exception(pos, b.reason);
+    Ok(Json(sess.state()).into_response())
+}
+
+fn session_error(e: SessionError) -> ApiError {
+    let (status, code, action) = match &e {
+        SessionError::NoDocument | SessionError::DocumentInvalid => {
+            (StatusCode::CONFLICT, "incomplete", "read the document again")
+        }
+        SessionError::NoFace => (
+            StatusCode::CONFLICT,
+            "incomplete",
+            "take the photo again following the advice",
+        ),
+        SessionError::FingersMissing(_) => (
+            StatusCode::CONFLICT,
+            "incomplete",
+            "capture the listed fingers or declare exceptions",
+        ),
+        SessionError::Photo(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_photo",
+            "take the photo again",
+        ),
+        SessionError::Outbox(crate::outbox::OutboxError::DiskReserve { .. }) => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk_reserve",
+            "ask the technician to free disk space; the session is kept",
+        ),
+        SessionError::Outbox(_) | SessionError::Build(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "try again; if it repeats, call the technician",
+        ),
+    };
+    ApiError::new(status, code, e.to_string(), action)
+}
+
+async fn finalize(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let mut sessions = s.sessions.lock().await;
+    let sess = sessions.remove(&id).ok_or_else(|| no_session(&id))?;
+    let mut outbox = s.outbox.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "outbox lock",
+            "restart the agent",
+        )
+    })?;
+    match sess.finalize(&s.signer, &s.central_point, &mut outbox, &s.centre_id) {
+        Ok(done) => {
+            Ok(Json(serde_json::json!({"bundle_id": done.bundle_id, "state": "queued"})).into_response())
+        }
+        Err((back, e)) => {
+            sessions.insert(id, *back);
+            Err(session_error(e))
+        }
+    }
+}
+
+async fn cancel(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let sess = s
+        .sessions
+        .lock()
+        .await
+        .remove(&id)
+        .ok_or_else(|| no_session(&id))?;
+    sess.cancel();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn outbox_status(State(s): State<Arc<ApiState>>) -> ApiResult {
+    let stats = s
+        .outbox
+        .lock()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "outbox lock",
+                "restart the agent",
+            )
+        })?
+        .stats()
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+                "call the technician",
+            )
+        })?;
+    Ok(Json(stats).into_response())
+}
+
+async fn bundle_status(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let st = s
+        .outbox
+        .lock()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "outbox lock",
+                "restart the agent",
+            )
+        })?
+        .status(&id)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+                "call the technician",
+            )
+        })?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_bundle",
+                format!("no bundle `{id}`"),
+                "check the id",
+            )
+        })?;
+    Ok(Json(st).into_response())
+}
+
+/// The router, with the guard on every route.
+pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/devices", get(devices))
+        .route("/v1/sessions", post(create_session))
+        .route("/v1/sessions/{id}", get(session_state).delete(cancel))
+        .route("/v1/sessions/{id}/document", post(read_document))
+        .route("/v1/sessions/{id}/face", post(take_photo))
+        .route("/v1/sessions/{id}/fingers/{position}", post(capture_finger))
+        .route(
+            "/v1/sessions/{id}/fingers/{position}/exception",
+            post(declare_exception),
+        )
+        .route("/v1/sessions/{id}/finalize", post(finalize))
+        .route("/v1/outbox", get(outbox_status))
+        .route("/v1/bundles/{id}", get(bundle_status))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Reads the API token from `data_dir/api.token`, creating it (mode 0600, 256 random bits) at first start.
+pub fn token(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("api.token");
+    if path.exists() {
+        return Ok(crate::cli::certs::read_key(&path)?.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| anyhow::anyhow!("no randomness for the API token"))?;
+    let t = tamga_bundle::b64::hex(&bytes);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    std::io::Write::write_all(&mut f, t.as_bytes())?;
+    Ok(t)
+}

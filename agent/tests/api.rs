@@ -1,0 +1,326 @@
+//! The local API with real drivers against simulated devices: security, a whole applicant, a busy device,
+//! cancel.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+use std::sync::Arc;
+use std::time::Duration;
+use tamga_agent::api::{ApiState, Devices, router};
+use tamga_agent::capture::fingers::{FingerPosition, Policy};
+use tamga_agent::outbox::Outbox;
+use tamga_bundle::seal::StationSigner;
+use tamga_bundle::{devpki, manifest, pki};
+use tamga_drivers::mrz_serial::MrzReader;
+use tamga_drivers::ptp::device::PhotoCamera;
+use tamga_drivers::usb::UsbTransport;
+use tamga_drivers::zfm::FingerprintScanner;
+use tamga_profiles::Catalog;
+use tamga_quality::photo::PhotoPolicy;
+use tamga_sim::fingerprint::FingerSpec;
+use tamga_sim::mrz_reader::MrzReaderEmulator;
+use tamga_sim::ptp_camera::{SimCamera, SimQuirks};
+use tamga_sim::specimens;
+use tamga_sim::zfm::ZfmEmulator;
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    base: String,
+    port: u16,
+    token: String,
+    mrz: Arc<MrzReaderEmulator>,
+    zfm: ZfmEmulator,
+    http: reqwest::Client,
+}
+
+fn device(model: &str, profile: &str) -> manifest::Device {
+    manifest::Device {
+        model: model.into(),
+        serial: "SIM".into(),
+        firmware: "-".into(),
+        profile: profile.into(),
+        profile_sha256: "0".repeat(64),
+    }
+}
+
+async fn rig() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = Catalog::builtin().unwrap();
+    let mrz_profile = cat.get("desko-penta-serial").unwrap();
+    let mrz = Arc::new(MrzReaderEmulator::start(mrz_profile, &dir.path().join("ttyMRZ"), false).unwrap());
+    let fp_profile = cat.get("zhiantec-r307").unwrap();
+    let zfm = ZfmEmulator::start(fp_profile, &dir.path().join("ttyFP"), false).unwrap();
+    let png = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../quality/tests/fixtures/photos/astronaut.png"
+    ))
+    .unwrap();
+    let big = image::load_from_memory(&png).unwrap().resize_exact(
+        1800,
+        1800,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
+        .encode_image(&big.to_rgb8())
+        .unwrap();
+    let cam = SimCamera::new("Sim", "Camera", SimQuirks::default(), vec![(jpeg, 1800, 1800)]);
+    let opener_cam = cam.clone();
+    let camera = PhotoCamera::new(
+        cat.get("generic-ptp-camera").unwrap(),
+        Box::new(move || opener_cam.open().map(|t| Box::new(t) as Box<dyn UsbTransport>)),
+    )
+    .unwrap();
+    let p = devpki::generate("KZ-ALA-001-W02").unwrap();
+    let signer = StationSigner::from_pem(&p.station_key, &[&p.station, &p.station_ca]).unwrap();
+    let central_point = pki::cert_info(&pki::certs_from_pem(&p.central).unwrap()[0])
+        .unwrap()
+        .public_point;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let token = tamga_agent::api::token(dir.path()).unwrap();
+    let state = Arc::new(ApiState {
+        token: token.clone(),
+        hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+        allowed_origins: vec![format!("http://127.0.0.1:{port}")],
+        station_id: "KZ-ALA-001-W02".into(),
+        centre_id: "KZ-ALA-001".into(),
+        policy: Policy::default(),
+        photo_policy: PhotoPolicy {
+            background_uniformity_max: 40.0,
+            ..PhotoPolicy::default()
+        },
+        devices: Devices {
+            document: Some((
+                tokio::sync::Mutex::new(MrzReader::new(mrz_profile, mrz.path()).unwrap()),
+                device("DESKO", "desko-penta-serial"),
+            )),
+            fingerprint: Some((
+                tokio::sync::Mutex::new(FingerprintScanner::new(fp_profile, zfm.path()).unwrap()),
+                device("R307", "zhiantec-r307"),
+            )),
+            camera: Some((
+                Arc::new(std::sync::Mutex::new(camera)),
+                device("Sim camera", "generic-ptp-camera"),
+            )),
+        },
+        sessions: tokio::sync::Mutex::new(Default::default()),
+        outbox: Arc::new(std::sync::Mutex::new(Outbox::open(dir.path(), 0).unwrap())),
+        signer,
+        central_point,
+        today: || time::macros::date!(2026 - 11 - 21),
+    });
+    let app = router(state, 64 * 1024);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Rig {
+        _dir: dir,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        token,
+        mrz,
+        zfm,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Rig {
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+    async fn session(&self) -> String {
+        let r = self
+            .post("/v1/sessions")
+            .json(&serde_json::json!({"operator_id": "op-1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<serde_json::Value>().await.unwrap()["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+    /// Reads the document: the request waits on the reader; the passport is laid on it a moment later.
+    async fn document(&self, id: &str) -> reqwest::Response {
+        let mrz = self.mrz.clone();
+        let player = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            mrz.play(specimens::TD3, &[]).unwrap();
+        });
+        let r = self
+            .post(&format!("/v1/sessions/{id}/document"))
+            .send()
+            .await
+            .unwrap();
+        player.join().unwrap();
+        r
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_a_web_page_cannot_get_around() {
+    let r = rig().await;
+    let no_token = r.http.get(format!("{}/v1/health", r.base)).send().await.unwrap();
+    assert_eq!(no_token.status(), 401);
+    let body: serde_json::Value = no_token.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized");
+    assert!(body["action"].as_str().unwrap().contains("api.token"));
+    // DNS rebinding: the browser sends the attacker's host name.
+    let rebound = r
+        .get("/v1/health")
+        .header("Host", format!("evil.example:{}", r.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 421);
+    let foreign = r
+        .get("/v1/health")
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    let allowed = r
+        .get("/v1/health")
+        .header("Origin", format!("http://127.0.0.1:{}", r.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        format!("http://127.0.0.1:{}", r.port).as_str()
+    );
+    let big = r
+        .post("/v1/sessions")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(r._dir.path().join("api.token"))
+            .unwrap()
+            .permissions(),
+    ) & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_applicant_through_the_api() {
+    let r = rig().await;
+    let id = r.session().await;
+    let doc = r.document(&id).await;
+    assert_eq!(doc.status(), 200);
+    assert_eq!(
+        doc.json::<serde_json::Value>().await.unwrap()["mrz"]["document_number"],
+        "L898902C3"
+    );
+    let face = r.post(&format!("/v1/sessions/{id}/face")).send().await.unwrap();
+    assert_eq!(face.status(), 200);
+    assert_eq!(face.json::<serde_json::Value>().await.unwrap()["accepted"], true);
+    for pos in FingerPosition::ALL.into_iter().take(9) {
+        r.zfm.place_finger(FingerSpec::good(5, pos.code(), 256, 288, 500));
+        let name = serde_json::to_value(pos).unwrap().as_str().unwrap().to_owned();
+        let f = r
+            .post(&format!("/v1/sessions/{id}/fingers/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(f.status(), 200, "{name}");
+        let v: serde_json::Value = f.json().await.unwrap();
+        assert_eq!(v["next"]["next"], "accepted", "{name}: {v}");
+    }
+    // Finalize too early: the left little finger has no decision.
+    let early = r
+        .post(&format!("/v1/sessions/{id}/finalize"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), 409);
+    let v: serde_json::Value = early.json().await.unwrap();
+    assert!(
+        v["message"].as_str().unwrap().contains("left little finger"),
+        "{v}"
+    );
+    let e = r
+        .post(&format!("/v1/sessions/{id}/fingers/left-little/exception"))
+        .json(&serde_json::json!({"reason": "amputated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(e.status(), 200);
+    let done = r
+        .post(&format!("/v1/sessions/{id}/finalize"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let bundle_id = done.json::<serde_json::Value>().await.unwrap()["bundle_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b: serde_json::Value = r
+        .get(&format!("/v1/bundles/{bundle_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["state"], "queued");
+    let o: serde_json::Value = r.get("/v1/outbox").send().await.unwrap().json().await.unwrap();
+    assert_eq!(o["queued"], 1);
+    // The session is gone once finalized.
+    assert_eq!(
+        r.get(&format!("/v1/sessions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_request_for_a_busy_device_is_told_at_once_and_cancel_works() {
+    let r = rig().await;
+    let a = r.session().await;
+    let b = r.session().await;
+    // Session a waits on the reader; session b asks for it meanwhile.
+    let first = {
+        let url = format!("{}/v1/sessions/{a}/document", r.base);
+        let (http, token) = (r.http.clone(), r.token.clone());
+        tokio::spawn(async move { http.post(url).bearer_auth(token).send().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = r
+        .post(&format!("/v1/sessions/{b}/document"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 409);
+    assert_eq!(
+        second.json::<serde_json::Value>().await.unwrap()["error"],
+        "device_busy"
+    );
+    r.mrz.play(specimens::TD3, &[]).unwrap();
+    assert_eq!(first.await.unwrap().status(), 200);
+    let c = r
+        .http
+        .delete(format!("{}/v1/sessions/{b}", r.base))
+        .bearer_auth(&r.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.status(), 204);
+    assert_eq!(
+        r.get(&format!("/v1/sessions/{b}")).send().await.unwrap().status(),
+        404
+    );
+}
