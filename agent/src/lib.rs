@@ -5,6 +5,7 @@
 //! - [`bundling`]: captures to manifest and ISO records (shared by the session and `tamga bundle create`).
 //! - [`capture`]: finger positions and the per-finger policy, image output.
 //! - [`cli`]: the technician and scripting commands.
+//! - [`daemon`]: the API and the uplink loop, from a configuration; graceful shutdown.
 //! - [`config`]: configuration tables with located errors.
 //! - [`logging`]: tracing set-up.
 //! - [`outbox`]: the durable outbox of sealed bundles.
@@ -17,6 +18,7 @@ pub mod bundling;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod logging;
 pub mod outbox;
 pub mod session;

@@ -61,9 +61,36 @@ enum Command {
     /// Captures with a device: one finger, or a photo.
     #[command(subcommand)]
     Capture(cli::capture::CaptureCommand),
-    /// Runs the reader demo: simulated readers on pseudo-terminals, read through the real driver.
+    /// The whole station without hardware: development PKI, embedded central, simulated devices, the daemon;
+    /// `--applicants N` runs N scripted applicants and waits for their receipts.
     #[cfg(feature = "demo")]
     Demo(cli::demo::DemoArgs),
+    /// The passport path alone: simulated readers on pseudo-terminals, read through the real driver.
+    #[cfg(feature = "demo")]
+    DemoReaders(cli::demo::ReadersDemoArgs),
+    /// The daemon: devices, sessions, the local API, the outbox and the uplink, from a station configuration.
+    Run {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+}
+
+fn run_daemon(config: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let cfg = tamga_agent::station::StationConfig::load(config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let (state, uplink) = tamga_agent::daemon::from_config(&cfg)?;
+        let listener = tokio::net::TcpListener::bind(cfg.api.listen).await?;
+        tamga_agent::daemon::serve(
+            state,
+            listener,
+            cfg.api.max_body_bytes,
+            Some(uplink),
+            tamga_agent::daemon::shutdown_signal(),
+        )
+        .await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn main() -> ExitCode {
@@ -86,6 +113,9 @@ fn main() -> ExitCode {
         Command::Bundle(c) => cli::bundle::run(c, &ctx),
         #[cfg(feature = "demo")]
         Command::Demo(a) => cli::demo::run(a, &ctx),
+        #[cfg(feature = "demo")]
+        Command::DemoReaders(a) => cli::demo::run_readers(a, &ctx),
+        Command::Run { config } => run_daemon(&config),
     };
     match result {
         Ok(code) => code,

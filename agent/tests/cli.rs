@@ -216,7 +216,7 @@ fn mrz_read_exits_3_when_the_reader_is_absent() {
 
 #[test]
 fn demo_reads_every_specimen_through_every_reader_profile() {
-    let o = run(&["demo", "--no-pace"]);
+    let o = run(&["demo-readers", "--no-pace"]);
     assert!(o.status.code() == Some(0), "{}", stderr(&o));
     let lines: Vec<serde_json::Value> = stdout(&o)
         .lines()
@@ -496,4 +496,16 @@ fn outbox_status_shows_the_reserve() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("RESERVE REACHED"), "{}", stdout(&o));
+}
+
+#[test]
+fn demo_runs_an_applicant_end_to_end_to_a_receipt() {
+    let o = run(&["demo", "--applicants", "1", "--port", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("local API") && out.contains("token"), "{out}");
+    assert!(
+        out.contains("1 bundle(s) delivered with verified receipts"),
+        "{out}"
+    );
 }

@@ -1,4 +1,6 @@
-//! `tamga demo`: the passport path end to end without hardware. For each reader profile (or the one given), a
+//! `tamga demo`: the whole station without hardware (see [`run`]); `tamga demo-readers`: the passport path alone.
+//!
+//! `tamga demo-readers`: the passport path end to end without hardware. For each reader profile (or the one given), a
 //! simulated reader is plugged in on a pseudo-terminal, plays the ICAO specimen documents with that profile's
 //! framing at its line rate, and the real serial driver reads and checks them. One JSON line per document.
 
@@ -15,7 +17,7 @@ use tamga_sim::mrz_reader::MrzReaderEmulator;
 use tamga_sim::specimens;
 
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {
+pub struct ReadersDemoArgs {
     /// Only this reader profile (default: every reader profile).
     #[arg(long)]
     profile: Option<String>,
@@ -32,7 +34,7 @@ struct DemoLine<'a> {
     mrz: &'a Mrz,
 }
 
-pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub fn run_readers(args: ReadersDemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let catalog = ctx.catalog()?;
     let profiles: Vec<_> = match &args.profile {
         Some(name) => vec![catalog.get(name)?.clone()],
@@ -108,4 +110,327 @@ pub fn simulated_camera() -> anyhow::Result<tamga_sim::ptp_camera::SimCamera> {
         tamga_sim::ptp_camera::SimQuirks::default(),
         vec![(jpeg, 1400, 1400)],
     ))
+}
+
+/// `tamga demo`: a development PKI, an embedded central receiver, simulated devices (an MRZ reader and a
+/// fingerprint module on pseudo-terminals, a PTP camera), the daemon with its API; optionally N scripted applicants.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Work folder (PKI, data, central store); default: a new temporary folder.
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Run this many scripted applicants through the API, wait for their receipts, print timings, and exit.
+    #[arg(long)]
+    applicants: Option<usize>,
+    /// API port (0: any free port).
+    #[arg(long, default_value_t = 4501)]
+    port: u16,
+}
+
+struct DemoWorld {
+    mrz: Arc<MrzReaderEmulator>,
+    zfm: tamga_sim::zfm::ZfmEmulator,
+    base: String,
+    token: String,
+}
+
+fn simulated_devices(
+    dir: &std::path::Path,
+    catalog: &tamga_profiles::Catalog,
+) -> anyhow::Result<(
+    crate::api::Devices,
+    Arc<MrzReaderEmulator>,
+    tamga_sim::zfm::ZfmEmulator,
+)> {
+    use tamga_drivers::usb::UsbTransport;
+    let mrz_profile = catalog.get("desko-penta-serial")?;
+    let mrz = Arc::new(MrzReaderEmulator::start(mrz_profile, &dir.join("ttyMRZ"), true)?);
+    let fp_profile = catalog.get("zhiantec-r307")?;
+    let zfm = tamga_sim::zfm::ZfmEmulator::start(fp_profile, &dir.join("ttyFP"), false)?;
+    let cam = simulated_camera()?;
+    let camera = tamga_drivers::ptp::device::PhotoCamera::new(
+        catalog.get("generic-ptp-camera")?,
+        Box::new(move || cam.open().map(|t| Box::new(t) as Box<dyn UsbTransport>)),
+    )?;
+    let dev = |model: &str, profile: &str| tamga_bundle::manifest::Device {
+        model: model.into(),
+        serial: "SIM".into(),
+        firmware: "-".into(),
+        profile: profile.into(),
+        profile_sha256: tamga_bundle::manifest::GENESIS.into(),
+    };
+    let devices = crate::api::Devices {
+        document: Some((
+            tokio::sync::Mutex::new(MrzReader::new(mrz_profile, mrz.path())?),
+            dev("simulated DESKO reader", "desko-penta-serial"),
+        )),
+        fingerprint: Some((
+            tokio::sync::Mutex::new(tamga_drivers::zfm::FingerprintScanner::new(
+                fp_profile,
+                zfm.path(),
+            )?),
+            dev("simulated R307", "zhiantec-r307"),
+        )),
+        camera: Some((
+            Arc::new(std::sync::Mutex::new(camera)),
+            dev("simulated PTP camera", "generic-ptp-camera"),
+        )),
+    };
+    Ok((devices, mrz, zfm))
+}
+
+pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let temp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("tamga-demo-")
+                .tempdir()
+                .context("creating a temporary folder")?;
+            temp.path().to_owned()
+        }
+    };
+    let catalog = ctx.catalog()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let station = "KZ-ALA-001-W01";
+        let pki = tamga_bundle::devpki::generate(station)?;
+        let pki_dir = dir.join("pki");
+        std::fs::create_dir_all(&pki_dir)?;
+        for (n, t) in [
+            ("root-ca.pem", &pki.root_ca),
+            ("station-ca.pem", &pki.station_ca),
+            ("central.pem", &pki.central),
+            ("station.pem", &pki.station),
+        ] {
+            std::fs::write(pki_dir.join(n), t)?;
+        }
+        // The embedded central receiver.
+        let central_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let central = tamga_central::start(
+            tamga_central::CentralConfig {
+                cert_pem: pki.central.clone(),
+                key_pem: pki.central_key.clone(),
+                client_ca_pem: pki.root_ca.clone(),
+                revocation_list: None,
+                max_body_bytes: 64 << 20,
+            },
+            Box::new(tamga_central::store::FsStore::new(&dir.join("central"))?),
+            central_listener,
+        )?;
+        let (devices, mrz, zfm) = simulated_devices(&dir, &catalog)?;
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .with_context(|| format!("port {} is taken: pass --port 0 for any free port", args.port))?;
+        let port = listener.local_addr()?.port();
+        let signer =
+            tamga_bundle::seal::StationSigner::from_pem(&pki.station_key, &[&pki.station, &pki.station_ca])?;
+        let central_point =
+            tamga_bundle::pki::cert_info(&tamga_bundle::pki::certs_from_pem(&pki.central)?[0])?.public_point;
+        let token = crate::api::token(&data)?;
+        let state = Arc::new(crate::api::ApiState {
+            token: token.clone(),
+            hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+            allowed_origins: vec![
+                format!("http://127.0.0.1:{port}"),
+                format!("http://localhost:{port}"),
+            ],
+            station_id: station.into(),
+            centre_id: "KZ-ALA-001".into(),
+            policy: crate::capture::fingers::Policy::default(),
+            // The demo portrait is shot against a studio backdrop with a gradient.
+            photo_policy: tamga_quality::photo::PhotoPolicy {
+                background_uniformity_max: 40.0,
+                ..Default::default()
+            },
+            devices,
+            sessions: tokio::sync::Mutex::new(Default::default()),
+            outbox: Arc::new(std::sync::Mutex::new(crate::outbox::Outbox::open(&data, 0)?)),
+            signer,
+            central_point,
+            today: super::today,
+        });
+        let uplink = crate::uplink::Uplink::new(
+            &format!("https://localhost:{}", central.addr.port()),
+            &format!("{}\n{}", pki.station, pki.station_ca),
+            &pki.station_key,
+            &pki.root_ca,
+            &pki.central,
+            4,
+        )?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::daemon::serve(
+            state,
+            listener,
+            64 * 1024,
+            Some(uplink),
+            async move {
+                tokio::select! {
+                    _ = stop_rx => {}
+                    () = crate::daemon::shutdown_signal() => {}
+                }
+            },
+        ));
+        let base = format!("http://127.0.0.1:{port}");
+        outln!("Tamga demo: station {station}, work folder {}", dir.display());
+        outln!("  local API  {base}   token {token}");
+        outln!(
+            "  central    https://localhost:{} (embedded, mutual TLS)",
+            central.addr.port()
+        );
+        let world = DemoWorld {
+            mrz,
+            zfm,
+            base,
+            token,
+        };
+        let code = match args.applicants {
+            Some(n) => applicants(&world, n).await?,
+            None => {
+                outln!("  press Ctrl-C to stop");
+                let _ = server.await;
+                return Ok::<ExitCode, anyhow::Error>(ExitCode::SUCCESS);
+            }
+        };
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        Ok(code)
+    })
+}
+
+/// N applicants through the API: document, photo, ten fingers (a retry on one, an exception on another),
+/// finalize; then every receipt.
+async fn applicants(w: &DemoWorld, n: usize) -> anyhow::Result<ExitCode> {
+    use crate::capture::fingers::FingerPosition;
+    use std::time::Instant;
+    let http = reqwest::Client::new();
+    let post = |path: String| http.post(format!("{}{path}", w.base)).bearer_auth(&w.token);
+    let mut bundles = Vec::new();
+    let total = Instant::now();
+    for a in 0..n {
+        let mut times: Vec<(&str, u128)> = Vec::new();
+        let t = Instant::now();
+        let s: serde_json::Value = post("/v1/sessions".into())
+            .json(&serde_json::json!({"operator_id": "demo"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = s["session_id"].as_str().unwrap_or_default().to_owned();
+        let t0 = Instant::now();
+        let mrz = w.mrz.clone();
+        let player = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            mrz.play(specimens::TD3, &[])
+        });
+        let doc = post(format!("/v1/sessions/{id}/document")).send().await?;
+        player
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader emulator failed"))??;
+        anyhow::ensure!(doc.status().is_success(), "document: {}", doc.text().await?);
+        times.push(("document", t0.elapsed().as_millis()));
+        let t1 = Instant::now();
+        let face: serde_json::Value = post(format!("/v1/sessions/{id}/face"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(face["accepted"] == true, "photo refused: {face}");
+        times.push(("photo", t1.elapsed().as_millis()));
+        let t2 = Instant::now();
+        for pos in FingerPosition::ALL {
+            let name = serde_json::to_value(pos)?.as_str().unwrap_or_default().to_owned();
+            if pos == FingerPosition::LeftLittle && a % 2 == 1 {
+                post(format!("/v1/sessions/{id}/fingers/{name}/exception"))
+                    .json(&serde_json::json!({"reason": "bandaged"}))
+                    .send()
+                    .await?;
+                continue;
+            }
+            if pos == FingerPosition::RightIndex {
+                // A first attempt with only the fingertip on the glass: the operator is told to retry.
+                let mut partial =
+                    tamga_sim::fingerprint::FingerSpec::good(a as u64, pos.code(), 256, 288, 500);
+                partial.contact = 0.08;
+                w.zfm.place_finger(partial);
+                let r: serde_json::Value = post(format!("/v1/sessions/{id}/fingers/{name}"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                anyhow::ensure!(r["next"]["next"] == "retry", "expected a retry: {r}");
+            }
+            w.zfm.place_finger(tamga_sim::fingerprint::FingerSpec::good(
+                a as u64,
+                pos.code(),
+                256,
+                288,
+                500,
+            ));
+            let r: serde_json::Value = post(format!("/v1/sessions/{id}/fingers/{name}"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::ensure!(r["next"]["next"] == "accepted", "{name}: {r}");
+        }
+        times.push(("ten fingers", t2.elapsed().as_millis()));
+        let t3 = Instant::now();
+        let done: serde_json::Value = post(format!("/v1/sessions/{id}/finalize"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let bundle = done["bundle_id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("finalize: {done}"))?
+            .to_owned();
+        times.push(("finalize", t3.elapsed().as_millis()));
+        let line: Vec<String> = times.iter().map(|(k, v)| format!("{k} {v} ms")).collect();
+        outln!(
+            "applicant {}: {} | total {} ms | bundle {bundle}",
+            a + 1,
+            line.join(", "),
+            t.elapsed().as_millis()
+        );
+        bundles.push(bundle);
+    }
+    // Every bundle delivered, with a verified receipt.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut delivered = 0;
+        for b in &bundles {
+            let st: serde_json::Value = http
+                .get(format!("{}/v1/bundles/{b}", w.base))
+                .bearer_auth(&w.token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if st["state"] == "delivered" {
+                delivered += 1;
+            }
+        }
+        if delivered == bundles.len() {
+            outln!(
+                "{n} applicant(s) in {} ms; {delivered} bundle(s) delivered with verified receipts",
+                total.elapsed().as_millis()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        if Instant::now() > deadline {
+            outln!(
+                "only {delivered} of {} bundle(s) delivered within 60 s",
+                bundles.len()
+            );
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }

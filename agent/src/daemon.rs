@@ -1,0 +1,183 @@
+//! The daemon: the local API and the uplink loop, with graceful shutdown.
+//!
+//! `tamga run --config FILE` builds everything from the station configuration: the devices (serial ports, USB
+//! selectors) with their profiles, the outbox, the signing identity, the uplink, and the API. The uplink drains the
+//! outbox every two seconds. On SIGTERM or SIGINT the API stops taking requests,
+//! in-flight requests finish (their durable writes included), devices are released when their owners drop.
+
+use crate::api::{ApiState, Devices, router};
+use crate::outbox::Outbox;
+use crate::station::StationConfig;
+use crate::uplink::Uplink;
+use anyhow::Context as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tamga_bundle::manifest::Device;
+use tamga_bundle::seal::StationSigner;
+use tamga_drivers::mrz_serial::MrzReader;
+use tamga_drivers::ptp::device::PhotoCamera;
+use tamga_drivers::usb::rusb_transport::RusbTransport;
+use tamga_drivers::usb::{UsbSelector, UsbTransport};
+use tamga_drivers::zfm::FingerprintScanner;
+use tamga_profiles::Catalog;
+use tracing::{info, warn};
+
+/// Serves the API on `listener` and runs the uplink loop until `shutdown` completes.
+pub async fn serve(
+    state: Arc<ApiState>,
+    listener: tokio::net::TcpListener,
+    max_body: usize,
+    uplink: Option<Uplink>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let loop_task = uplink.map(|up| {
+        let (outbox, stop) = (state.outbox.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = up.drain(&outbox).await {
+                    warn!(error = %e, "uplink drain failed");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    () = stop.notified() => return,
+                }
+            }
+        })
+    });
+    let app = router(state, max_body);
+    info!(addr = %listener.local_addr()?, "local API listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving the local API")?;
+    stop.notify_waiters();
+    if let Some(t) = loop_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    info!("stopped");
+    Ok(())
+}
+
+fn device_info(profile: &tamga_profiles::Profile, profile_file_sha256: String) -> Device {
+    Device {
+        model: format!("{} {}", profile.vendor, profile.model),
+        serial: "-".into(),
+        firmware: "-".into(),
+        profile: profile.name.clone(),
+        profile_sha256: profile_file_sha256,
+    }
+}
+
+fn profile_digest(name: &str) -> String {
+    tamga_profiles::BUILTIN
+        .iter()
+        .find(|(f, _)| f.strip_suffix(".toml") == Some(name))
+        .map_or_else(
+            || tamga_bundle::manifest::GENESIS.to_owned(),
+            |(_, src)| tamga_bundle::b64::sha256_hex(src.as_bytes()),
+        )
+}
+
+/// Builds the API state and the uplink from a configuration.
+pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink)> {
+    let catalog = match &cfg.paths.profiles_dir {
+        Some(d) => Catalog::with_dir(d)?,
+        None => Catalog::builtin()?,
+    };
+    let certs = &cfg.paths.certs_dir;
+    let read = |n: &str| {
+        std::fs::read_to_string(certs.join(n)).with_context(|| format!("reading {}", certs.join(n).display()))
+    };
+    let key = crate::cli::certs::read_key(&certs.join("station.key"))?;
+    let (station, station_ca, central, root) = (
+        read("station.pem")?,
+        read("station-ca.pem")?,
+        read("central.pem")?,
+        read("root-ca.pem")?,
+    );
+    let signer = StationSigner::from_pem(&key, &[&station, &station_ca])?;
+    if signer.station_id() != cfg.station.id {
+        anyhow::bail!(
+            "station.id `{}` differs from the station certificate's `{}`: fix the configuration or install the right certificate",
+            cfg.station.id,
+            signer.station_id()
+        );
+    }
+    let central_point =
+        tamga_bundle::pki::cert_info(&tamga_bundle::pki::certs_from_pem(&central)?[0])?.public_point;
+    std::fs::create_dir_all(&cfg.paths.data_dir)?;
+    let outbox = Outbox::open(&cfg.paths.data_dir, cfg.outbox.reserve_bytes)?;
+    let mut devices = Devices::default();
+    for d in &cfg.devices {
+        let profile = catalog.get(&d.profile)?;
+        let info = device_info(profile, profile_digest(&profile.name));
+        match (d.role.as_str(), &d.port, &d.usb) {
+            ("document", Some(port), _) => {
+                devices.document = Some((tokio::sync::Mutex::new(MrzReader::new(profile, port)?), info));
+            }
+            ("fingerprint", Some(port), _) => {
+                devices.fingerprint = Some((
+                    tokio::sync::Mutex::new(FingerprintScanner::new(profile, port)?),
+                    info,
+                ));
+            }
+            ("camera", _, Some(sel)) => {
+                let selector: UsbSelector = sel.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                let opener = Box::new(move || {
+                    RusbTransport::open(&selector).map(|t| Box::new(t) as Box<dyn UsbTransport>)
+                });
+                devices.camera = Some((
+                    Arc::new(std::sync::Mutex::new(PhotoCamera::new(profile, opener)?)),
+                    info,
+                ));
+            }
+            _ => anyhow::bail!(
+                "device with role `{}` is incomplete (see the configuration check)",
+                d.role
+            ),
+        }
+    }
+    let port = cfg.api.listen.port();
+    let state = Arc::new(ApiState {
+        token: crate::api::token(&cfg.paths.data_dir)?,
+        hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+        allowed_origins: cfg.api.allowed_origins.clone(),
+        station_id: cfg.station.id.clone(),
+        centre_id: cfg.station.centre.clone(),
+        policy: cfg.fingerprint_policy.clone(),
+        photo_policy: cfg.photo_policy.clone(),
+        devices,
+        sessions: tokio::sync::Mutex::new(Default::default()),
+        outbox: Arc::new(std::sync::Mutex::new(outbox)),
+        signer,
+        central_point,
+        today: crate::cli::today,
+    });
+    let uplink = Uplink::new(
+        &cfg.central.url,
+        &format!("{station}\n{station_ca}"),
+        &key,
+        &root,
+        &central,
+        cfg.central.concurrency,
+    )?;
+    Ok((state, uplink))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    info!("shutdown requested");
+}
