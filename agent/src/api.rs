@@ -99,6 +99,56 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A JSON request body whose rejections (not JSON, wrong fields, too large) are typed API errors, not axum's
+/// plain-text ones.
+struct Body<T>(T);
+
+impl<S, T> axum::extract::FromRequest<S> for Body<T>
+where
+    Json<T>: axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                r.body_text(),
+                "send a smaller body",
+            )),
+            Err(r) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                r.body_text(),
+                "send a JSON body (Content-Type: application/json) as docs/openapi.yaml describes",
+            )),
+        }
+    }
+}
+
+/// Unknown path: a typed 404 rather than an empty one.
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no API path `{}`", uri.path()),
+        "see docs/openapi.yaml for the paths",
+    )
+}
+
+/// Known path, wrong method.
+async fn wrong_method(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "bad_method",
+        format!("`{method}` is not served on `{}`", uri.path()),
+        "see docs/openapi.yaml for the methods",
+    )
+}
+
 fn no_session(id: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -239,7 +289,7 @@ struct NewSession {
     operator_id: String,
 }
 
-async fn create_session(State(s): State<Arc<ApiState>>, Json(b): Json<NewSession>) -> ApiResult {
+async fn create_session(State(s): State<Arc<ApiState>>, Body(b): Body<NewSession>) -> ApiResult {
     s.outbox
         .lock()
         .map_err(|_| {
@@ -381,7 +431,7 @@ struct ExceptionBody {
 async fn declare_exception(
     State(s): State<Arc<ApiState>>,
     UrlPath((id, position)): UrlPath<(String, String)>,
-    Json(b): Json<ExceptionBody>,
+    Body(b): Body<ExceptionBody>,
 ) -> ApiResult {
     let pos = <FingerPosition as clap::ValueEnum>::from_str(&position, true).map_err(|_| {
         ApiError::new(
@@ -537,6 +587,8 @@ pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
         .route("/v1/sessions/{id}/finalize", post(finalize))
         .route("/v1/outbox", get(outbox_status))
         .route("/v1/bundles/{id}", get(bundle_status))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

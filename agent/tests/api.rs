@@ -324,3 +324,173 @@ async fn a_second_request_for_a_busy_device_is_told_at_once_and_cancel_works() {
         404
     );
 }
+
+/// The operations docs/openapi.yaml documents: (path, method) -> documented statuses, read from the document's
+/// layout (paths at two spaces, methods at four, response codes at eight).
+fn documented() -> std::collections::BTreeMap<(String, String), std::collections::BTreeSet<u16>> {
+    let doc = include_str!("../../docs/openapi.yaml");
+    let mut ops = std::collections::BTreeMap::new();
+    let (mut path, mut method, mut in_paths, mut in_responses) = (String::new(), String::new(), false, false);
+    for line in doc.lines() {
+        if line.starts_with("paths:") {
+            in_paths = true;
+            continue;
+        }
+        if !in_paths || line.trim().is_empty() {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if indent <= 6 {
+            in_responses = false;
+        }
+        if indent == 2 {
+            path = t.trim_end_matches(':').to_owned();
+        } else if indent == 4 && ["get:", "post:", "delete:", "put:", "patch:"].contains(&t) {
+            method = t.trim_end_matches(':').to_uppercase();
+            ops.insert((path.clone(), method.clone()), std::collections::BTreeSet::new());
+        } else if indent == 6 && t == "responses:" {
+            in_responses = true;
+        } else if in_responses && indent == 8 {
+            let code: u16 = t.split(':').next().unwrap().trim_matches('\'').parse().unwrap();
+            ops.get_mut(&(path.clone(), method.clone())).unwrap().insert(code);
+        }
+    }
+    ops
+}
+
+/// The operations the router serves, read from its `.route(...)` calls.
+fn served() -> std::collections::BTreeSet<(String, String)> {
+    let src = include_str!("../src/api.rs");
+    let body = &src[src.find("pub fn router(").unwrap()..];
+    let body = &body[..body.find(".fallback(").unwrap()];
+    let mut ops = std::collections::BTreeSet::new();
+    for route in body.split(".route(").skip(1) {
+        let path = route.split('"').nth(1).unwrap().to_owned();
+        for (needle, m) in [
+            ("get(", "GET"),
+            ("post(", "POST"),
+            ("delete(", "DELETE"),
+            ("put(", "PUT"),
+            ("patch(", "PATCH"),
+        ] {
+            if route.contains(needle) {
+                ops.insert((path.clone(), m.to_owned()));
+            }
+        }
+    }
+    ops
+}
+
+/// The Error schema's code list.
+fn documented_codes() -> Vec<String> {
+    let doc = include_str!("../../docs/openapi.yaml");
+    let start = doc.find("enum: [unauthorized").unwrap() + "enum: [".len();
+    let end = start + doc[start..].find(']').unwrap();
+    doc[start..end].split(',').map(|c| c.trim().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_api_is_the_documented_one() {
+    // The document is valid OpenAPI 3 by an independent validator.
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys,yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1])))",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml"),
+        ])
+        .output()
+        .expect("python3 (with openapi-spec-validator, installed by .ci/run)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let doc = documented();
+    let served = served();
+    let doc_ops: std::collections::BTreeSet<_> = doc.keys().cloned().collect();
+    assert_eq!(doc_ops, served, "docs/openapi.yaml and the router differ");
+    let codes = documented_codes();
+
+    let rig = rig().await;
+    let check = |op: &(String, String), status: u16, body: &serde_json::Value| {
+        assert!(
+            doc[op].contains(&status),
+            "{op:?} answered {status}, which docs/openapi.yaml does not document: {body}"
+        );
+        if status >= 400 {
+            for field in ["error", "message", "action"] {
+                assert!(
+                    body[field].is_string(),
+                    "{op:?}: error body lacks `{field}`: {body}"
+                );
+            }
+            let code = body["error"].as_str().unwrap();
+            assert!(
+                codes.iter().any(|c| c == code),
+                "{op:?}: code `{code}` is not in the Error enum"
+            );
+        }
+    };
+    for op in doc.keys() {
+        // Unknown ids, so nothing waits on a device; a valid finger position and documented bodies.
+        let url = format!(
+            "{}{}",
+            rig.base,
+            op.0.replace("{id}", "no-such-id")
+                .replace("{position}", "right-thumb")
+        );
+        let method = reqwest::Method::from_bytes(op.1.as_bytes()).unwrap();
+        let body = match op.0.as_str() {
+            "/v1/sessions" => serde_json::json!({"operator_id": "op-1"}),
+            _ => serde_json::json!({"reason": "amputated"}),
+        };
+        for authorised in [true, false] {
+            let mut req = rig.http.request(method.clone(), &url);
+            if authorised {
+                req = req.bearer_auth(&rig.token);
+            }
+            if op.1 == "POST" {
+                req = req.json(&body);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            let v: serde_json::Value = if text.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{op:?}: not JSON ({e}): {text}"))
+            };
+            if !authorised {
+                assert_eq!(status, 401, "{op:?} without the token");
+            }
+            check(op, status, &v);
+        }
+    }
+
+    // A body that is not the documented JSON is a typed 400, documented for the operations that take one.
+    for path in [
+        "/v1/sessions",
+        "/v1/sessions/no-such-id/fingers/right-thumb/exception",
+    ] {
+        for (ct, payload) in [("application/json", "{\"operator\": 1"), ("text/plain", "hello")] {
+            let r = rig
+                .post(path)
+                .header("content-type", ct)
+                .body(payload)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{path} with {ct}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["error"], "bad_body", "{v}");
+        }
+    }
+    // Unknown paths and wrong methods are typed too.
+    let r = rig.get("/v1/nothing-here").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "no_route");
+    let r = rig.post("/v1/outbox").send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "bad_method"
+    );
+}
