@@ -33,6 +33,8 @@ pub struct Devices {
     pub document: Option<(Mutex<MrzReader>, Device)>,
     pub fingerprint: Option<(Mutex<FingerprintScanner>, Device)>,
     pub camera: Option<(Arc<std::sync::Mutex<PhotoCamera>>, Device)>,
+    /// Ports the supervisor watches for arrival and removal: (role, path).
+    pub watch: Vec<(&'static str, std::path::PathBuf)>,
 }
 
 impl std::fmt::Debug for Devices {
@@ -60,6 +62,8 @@ pub struct ApiState {
     pub signer: StationSigner,
     pub central_point: Vec<u8>,
     pub today: fn() -> time::Date,
+    /// The event stream and the metrics.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -190,8 +194,15 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Host, Origin and token checks, and CORS for allowed origins.
+/// The guard, counting every answer by status.
 async fn guard(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+    let r = checks(&s, req, next).await;
+    s.telemetry.request(r.status().as_u16());
+    r
+}
+
+/// Host, Origin and token checks, and CORS for allowed origins.
+async fn checks(s: &ApiState, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let host = headers
         .get(header::HOST)
@@ -268,9 +279,11 @@ async fn health(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
 
 async fn devices(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
     let d = &s.devices;
-    let status = |present: bool, busy: bool| {
+    let status = |role: &str, present: bool, busy: bool| {
         if !present {
             "missing"
+        } else if s.telemetry.is_present(role) == Some(false) {
+            "unplugged"
         } else if busy {
             "busy"
         } else {
@@ -278,9 +291,9 @@ async fn devices(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
         }
     };
     Json(serde_json::json!({
-        "document": status(d.document.is_some(), d.document.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
-        "fingerprint": status(d.fingerprint.is_some(), d.fingerprint.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
-        "camera": status(d.camera.is_some(), d.camera.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
+        "document": status("document", d.document.is_some(), d.document.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
+        "fingerprint": status("fingerprint", d.fingerprint.is_some(), d.fingerprint.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
+        "camera": status("camera", d.camera.is_some(), d.camera.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
     }))
 }
 
@@ -312,6 +325,7 @@ async fn create_session(State(s): State<Arc<ApiState>>, Body(b): Body<NewSession
     let session = ApplicantSession::new(&b.operator_id, s.policy.clone(), s.photo_policy.clone());
     let id = session.id().to_owned();
     s.sessions.lock().await.insert(id.clone(), session);
+    s.telemetry.session(&id, "created", None);
     Ok((StatusCode::CREATED, Json(serde_json::json!({"session_id": id}))).into_response())
 }
 
@@ -332,10 +346,16 @@ async fn read_document(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<Stri
         .ok_or_else(|| missing("document reader"))?;
     let mut reader = reader.try_lock().map_err(|_| busy("document reader"))?;
     let opts = tamga_mrz::ParseOptions::new((s.today)());
+    let t = &s.telemetry;
+    t.capture(&id, "document", "document", "started", None);
     let read = reader
         .read_document(Duration::from_secs(30), &opts)
         .await
-        .map_err(device_failed)?;
+        .map_err(|e| {
+            t.capture(&id, "document", "document", "failed", Some(e.to_string()));
+            device_failed(e)
+        })?;
+    t.capture(&id, "document", "document", "done", None);
     let mut sessions = s.sessions.lock().await;
     let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
     sess.set_document(read.mrz.clone());
@@ -351,19 +371,27 @@ async fn take_photo(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>
     if camera.try_lock().is_err() {
         return Err(busy("camera"));
     }
+    s.telemetry.capture(&id, "camera", "face", "started", None);
+    let (state, sid) = (s.clone(), id.clone());
     let photo = tokio::task::spawn_blocking(move || match camera.try_lock() {
         Ok(mut c) => c
-            .capture(&mut |_, _| {})
+            .capture(&mut progress(&state, &sid, "face"))
             .map(|o| o.data)
             .map_err(|e| e.to_string()),
         Err(_) => Err("the camera is in use".to_owned()),
     })
     .await
-    .map_err(device_failed)?
-    .map_err(device_failed)?;
+    .map_err(|e| e.to_string())
+    .and_then(|r| r)
+    .map_err(|e| {
+        s.telemetry
+            .capture(&id, "camera", "face", "failed", Some(e.clone()));
+        device_failed(e)
+    })?;
     let mut sessions = s.sessions.lock().await;
     let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
     let report = sess.add_photo(&photo, device.clone()).map_err(session_error)?;
+    s.telemetry.capture(&id, "camera", "face", "done", None);
     Ok(Json(report).into_response())
 }
 
@@ -388,16 +416,23 @@ async fn capture_finger(
         .as_ref()
         .ok_or_else(|| missing("fingerprint scanner"))?;
     let mut scanner = scanner.try_lock().map_err(|_| busy("fingerprint scanner"))?;
-    scanner
-        .connect(Duration::from_secs(2))
-        .await
-        .map_err(device_failed)?;
-    match scanner
-        .capture(Duration::from_secs(20))
-        .await
-        .map_err(device_failed)?
-    {
+    let what = format!("finger/{position}");
+    let t = &s.telemetry;
+    let failed = |e: tamga_drivers::zfm::ScannerError| {
+        t.capture(&id, "fingerprint", &what, "failed", Some(e.to_string()));
+        device_failed(e)
+    };
+    t.capture(&id, "fingerprint", &what, "started", None);
+    scanner.connect(Duration::from_secs(2)).await.map_err(failed)?;
+    match scanner.capture(Duration::from_secs(20)).await.map_err(failed)? {
         CaptureOutcome::Retry(reason) => {
+            t.capture(
+                &id,
+                "fingerprint",
+                &what,
+                "retry",
+                Some(reason.instruction().to_owned()),
+            );
             return Ok(Json(
                 serde_json::json!({"next": "retry", "reason": reason, "instruction": reason.instruction()}),
             )
@@ -405,7 +440,7 @@ async fn capture_finger(
         }
         CaptureOutcome::Captured => {}
     }
-    let captured = scanner.upload(|_, _| {}).await.map_err(device_failed)?;
+    let captured = scanner.upload(progress(&s, &id, &what)).await.map_err(failed)?;
     drop(scanner);
     let img = captured.image;
     let mut sessions = s.sessions.lock().await;
@@ -420,6 +455,7 @@ async fn capture_finger(
             device.clone(),
         )
         .map_err(session_error)?;
+    s.telemetry.capture(&id, "fingerprint", &what, "done", None);
     Ok(Json(serde_json::json!({"next": next, "quality": quality})).into_response())
 }
 
@@ -494,6 +530,8 @@ async fn finalize(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) 
     })?;
     match sess.finalize(&s.signer, &s.central_point, &mut outbox, &s.centre_id) {
         Ok(done) => {
+            s.telemetry
+                .session(&id, "finalized", Some(done.bundle_id.clone()));
             Ok(Json(serde_json::json!({"bundle_id": done.bundle_id, "state": "queued"})).into_response())
         }
         Err((back, e)) => {
@@ -511,6 +549,7 @@ async fn cancel(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) ->
         .remove(&id)
         .ok_or_else(|| no_session(&id))?;
     sess.cancel();
+    s.telemetry.session(&id, "cancelled", None);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -570,6 +609,61 @@ async fn bundle_status(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<Stri
     Ok(Json(st).into_response())
 }
 
+/// A transfer-progress callback that emits an event at each further tenth of the image.
+fn progress(s: &Arc<ApiState>, session: &str, what: &str) -> impl FnMut(usize, usize) + Send + 'static {
+    let (s, session, what) = (s.clone(), session.to_owned(), what.to_owned());
+    let mut last_tenth = 0;
+    move |done, total| {
+        let tenth = (done * 10).checked_div(total).unwrap_or(10);
+        if tenth > last_tenth {
+            last_tenth = tenth;
+            s.telemetry.progress(&session, &what, done as u64, total as u64);
+        }
+    }
+}
+
+/// `GET /v1/events`: Server-Sent Events until the client leaves or the agent stops.
+async fn events(State(s): State<Arc<ApiState>>) -> Response {
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    use tokio::sync::broadcast::error::RecvError;
+    let (rx, closing) = s.telemetry.subscribe();
+    let stream = futures_util::stream::unfold((rx, closing, s), |(mut rx, mut closing, s)| async move {
+        if *closing.borrow() {
+            return None;
+        }
+        let item = tokio::select! {
+            r = rx.recv() => r,
+            _ = closing.changed() => return None,
+        };
+        let out = match item {
+            Ok(e) => Sse::default()
+                .event(e.name())
+                .json_data(&e)
+                .unwrap_or_else(|_| Sse::default().comment("unserialisable event")),
+            Err(RecvError::Lagged(n)) => {
+                s.telemetry.dropped(n);
+                Sse::default().event("lagged").data(n.to_string())
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(out), (rx, closing, s)))
+    });
+    axum::response::sse::Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// `GET /v1/metrics`: Prometheus text exposition.
+async fn metrics(State(s): State<Arc<ApiState>>) -> Response {
+    let stats = s.outbox.lock().ok().and_then(|o| o.stats().ok());
+    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        s.telemetry.render(stats.as_ref(), now_ms),
+    )
+        .into_response()
+}
+
 /// The router, with the guard on every route.
 pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
     Router::new()
@@ -587,6 +681,8 @@ pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
         .route("/v1/sessions/{id}/finalize", post(finalize))
         .route("/v1/outbox", get(outbox_status))
         .route("/v1/bundles/{id}", get(bundle_status))
+        .route("/v1/events", get(events))
+        .route("/v1/metrics", get(metrics))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))

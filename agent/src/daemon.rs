@@ -45,13 +45,21 @@ pub async fn serve(
             }
         })
     });
-    let app = router(state, max_body);
+    let supervisor = crate::supervisor::spawn(state.clone());
+    let app = router(state.clone(), max_body);
     info!(addr = %listener.local_addr()?, "local API listening");
+    let closing = state.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Open event streams end now, so the shutdown does not wait on the operator's page.
+            closing.telemetry.close();
+        })
         .await
         .context("serving the local API")?;
     stop.notify_waiters();
+    state.telemetry.close();
+    let _ = supervisor.await;
     if let Some(t) = loop_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
@@ -114,9 +122,11 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
         let info = device_info(profile, profile_digest(&profile.name));
         match (d.role.as_str(), &d.port, &d.usb) {
             ("document", Some(port), _) => {
+                devices.watch.push(("document", port.clone()));
                 devices.document = Some((tokio::sync::Mutex::new(MrzReader::new(profile, port)?), info));
             }
             ("fingerprint", Some(port), _) => {
+                devices.watch.push(("fingerprint", port.clone()));
                 devices.fingerprint = Some((
                     tokio::sync::Mutex::new(FingerprintScanner::new(profile, port)?),
                     info,
@@ -153,6 +163,7 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
         signer,
         central_point,
         today: crate::cli::today,
+        telemetry: Default::default(),
     });
     let uplink = Uplink::new(
         &cfg.central.url,

@@ -11,6 +11,8 @@
 //! - [`outbox`]: the durable outbox of sealed bundles.
 //! - [`station`]: the station configuration file.
 //! - [`session`]: the applicant session, from document to a durably queued bundle.
+//! - [`supervisor`]: watches device ports and the outbox, feeds the event stream.
+//! - [`telemetry`]: the event stream (SSE) and the Prometheus counters.
 //! - [`uplink`]: mutual-TLS delivery to the central system and receipt verification.
 
 pub mod api;
@@ -23,4 +25,6 @@ pub mod logging;
 pub mod outbox;
 pub mod session;
 pub mod station;
+pub mod supervisor;
+pub mod telemetry;
 pub mod uplink;

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
 use std::sync::Arc;
 use std::time::Duration;
-use tamga_agent::api::{ApiState, Devices, router};
+use tamga_agent::api::{ApiState, Devices};
 use tamga_agent::capture::fingers::{FingerPosition, Policy};
 use tamga_agent::outbox::Outbox;
 use tamga_bundle::seal::StationSigner;
@@ -28,6 +28,8 @@ struct Rig {
     mrz: Arc<MrzReaderEmulator>,
     zfm: ZfmEmulator,
     http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 fn device(model: &str, profile: &str) -> manifest::Device {
@@ -100,15 +102,29 @@ async fn rig() -> Rig {
                 Arc::new(std::sync::Mutex::new(camera)),
                 device("Sim camera", "generic-ptp-camera"),
             )),
+            watch: vec![
+                ("document", mrz.path().to_owned()),
+                ("fingerprint", zfm.path().to_owned()),
+            ],
         },
         sessions: tokio::sync::Mutex::new(Default::default()),
         outbox: Arc::new(std::sync::Mutex::new(Outbox::open(dir.path(), 0).unwrap())),
         signer,
         central_point,
         today: || time::macros::date!(2026 - 11 - 21),
+        telemetry: Default::default(),
     });
-    let app = router(state, 64 * 1024);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // Served the way `tamga run` serves it: with the supervisor and graceful shutdown.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tamga_agent::daemon::serve(
+        state,
+        listener,
+        64 * 1024,
+        None,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Rig {
         _dir: dir,
         base: format!("http://127.0.0.1:{port}"),
@@ -117,6 +133,8 @@ async fn rig() -> Rig {
         mrz,
         zfm,
         http: reqwest::Client::new(),
+        stop: Some(stop),
+        server,
     }
 }
 
@@ -452,6 +470,22 @@ async fn the_served_api_is_the_documented_one() {
             }
             let r = req.send().await.unwrap();
             let status = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            if status == 200 && !ct.starts_with("application/json") {
+                // The event stream and the metrics: the documented media type (the stream is not read to its end).
+                let want = if op.0 == "/v1/events" {
+                    "text/event-stream"
+                } else {
+                    "text/plain"
+                };
+                assert!(ct.starts_with(want), "{op:?}: content-type {ct}");
+                check(op, status, &serde_json::Value::Null);
+                continue;
+            }
             let text = r.text().await.unwrap();
             let v: serde_json::Value = if text.is_empty() {
                 serde_json::Value::Null
@@ -493,4 +527,171 @@ async fn the_served_api_is_the_documented_one() {
         r.json::<serde_json::Value>().await.unwrap()["error"],
         "bad_method"
     );
+}
+
+/// Reads SSE events (name, data) from a streaming response until `until` holds for one, or 20 s pass.
+async fn read_events(
+    r: &mut reqwest::Response,
+    buf: &mut String,
+    seen: &mut Vec<(String, serde_json::Value)>,
+    until: impl Fn(&str, &serde_json::Value) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut name, mut data) = (String::new(), String::new());
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            if name.is_empty() {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data));
+            let hit = until(&name, &v);
+            seen.push((name, v));
+            if hit {
+                return;
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for an event; saw {seen:?}"))
+            .unwrap()
+            .expect("the event stream ended");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no `{series}` in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanner_unplugged_mid_capture_is_seen_on_the_event_stream_and_the_session_goes_on() {
+    let r = rig().await;
+    let mut events = r.get("/v1/events").send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    let (mut buf, mut seen) = (String::new(), Vec::new());
+    let id = r.session().await;
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "session" && v["state"] == "created"
+    })
+    .await;
+
+    // The module is pulled out after 5 image packets.
+    r.zfm
+        .inject(tamga_sim::zfm::ZfmFault::UnplugAfterPackets { packets: 5 });
+    r.zfm.place_finger(FingerSpec::good(5, 1, 256, 288, 500));
+    let f = r
+        .post(&format!("/v1/sessions/{id}/fingers/right-thumb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(f.status(), 502);
+    let v: serde_json::Value = f.json().await.unwrap();
+    assert_eq!(v["error"], "device_failed", "{v}");
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "device" && v["role"] == "fingerprint" && v["state"] == "removed"
+    })
+    .await;
+    let stages: Vec<_> = seen
+        .iter()
+        .filter(|(n, v)| n == "capture" && v["what"] == "finger/right-thumb")
+        .map(|(_, v)| v["stage"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(stages.first().map(String::as_str), Some("started"), "{seen:?}");
+    assert_eq!(stages.last().map(String::as_str), Some("failed"), "{seen:?}");
+    let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["fingerprint"], "unplugged", "{d}");
+    // The session survives; the thumb is still to do.
+    let st: serde_json::Value = r
+        .get(&format!("/v1/sessions/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["fingers"]["right-thumb"]["state"], "pending", "{st}");
+
+    // Plugged back in: the stream says so, and the capture works with progress events.
+    r.zfm.port().replug().unwrap();
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "device" && v["role"] == "fingerprint" && v["state"] == "arrived"
+    })
+    .await;
+    r.zfm.place_finger(FingerSpec::good(5, 1, 256, 288, 500));
+    let f = r
+        .post(&format!("/v1/sessions/{id}/fingers/right-thumb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(f.status(), 200);
+    seen.clear();
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "capture" && v["stage"] == "done"
+    })
+    .await;
+    let progress: Vec<u64> = seen
+        .iter()
+        .filter(|(_, v)| v["stage"] == "progress")
+        .map(|(_, v)| v["done"].as_u64().unwrap())
+        .collect();
+    assert!(progress.len() >= 5, "{seen:?}");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]), "{progress:?}");
+    // The last tenth is the whole image: 256 x 288 pixels, two 4-bit pixels per byte on the wire.
+    let last = &seen.iter().rfind(|(_, v)| v["stage"] == "progress").unwrap().1;
+    assert_eq!(
+        (last["done"].as_u64(), last["total"].as_u64()),
+        (Some(256 * 288 / 2), Some(256 * 288 / 2))
+    );
+
+    // The counters agree with what happened.
+    let m = r.get("/v1/metrics").send().await.unwrap().text().await.unwrap();
+    assert_eq!(metric(&m, "tamga_device_errors_total{role=\"fingerprint\"}"), 1.0);
+    assert_eq!(
+        metric(&m, "tamga_captures_total{kind=\"finger\",outcome=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "tamga_captures_total{kind=\"finger\",outcome=\"done\"}"),
+        1.0
+    );
+    assert_eq!(metric(&m, "tamga_sessions_total{outcome=\"created\"}"), 1.0);
+    assert_eq!(metric(&m, "tamga_device_present{role=\"fingerprint\"}"), 1.0);
+    assert_eq!(metric(&m, "tamga_api_requests_total{status=\"502\"}"), 1.0);
+    assert_eq!(metric(&m, "tamga_outbox_bundles{state=\"queued\"}"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_not_held_up_by_an_open_event_stream() {
+    let mut r = rig().await;
+    let mut events = r.get("/v1/events").send().await.unwrap();
+    let (mut buf, mut seen) = (String::new(), Vec::new());
+    r.session().await;
+    read_events(&mut events, &mut buf, &mut seen, |n, _| n == "session").await;
+    r.stop.take().unwrap().send(()).unwrap();
+    // A hang here is the failure; the bound only keeps a broken build from stalling the suite.
+    let served = tokio::time::timeout(Duration::from_secs(30), &mut r.server)
+        .await
+        .expect("the daemon did not stop while a page held the event stream open");
+    served.unwrap().unwrap();
+    // The page's stream ended cleanly.
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(c) = events.chunk().await? {
+            let _ = c;
+        }
+        Ok::<_, reqwest::Error>(())
+    })
+    .await;
+    assert!(matches!(rest, Ok(Ok(()))), "{rest:?}");
 }

@@ -175,6 +175,10 @@ fn simulated_devices(
             Arc::new(std::sync::Mutex::new(camera)),
             dev("simulated PTP camera", "generic-ptp-camera"),
         )),
+        watch: vec![
+            ("document", mrz.path().to_owned()),
+            ("fingerprint", zfm.path().to_owned()),
+        ],
     };
     Ok((devices, mrz, zfm))
 }
@@ -255,6 +259,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             signer,
             central_point,
             today: super::today,
+            telemetry: Default::default(),
         });
         let uplink = crate::uplink::Uplink::new(
             &format!("https://localhost:{}", central.addr.port()),

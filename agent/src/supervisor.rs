@@ -1,0 +1,39 @@
+//! The device supervisor: watches each serial device's port for arrival and removal (a USB-serial adapter's
+//! device node appears and disappears with the plug; udev symlinks likewise) and the outbox for changes, and tells
+//! the event stream. The drivers reconnect on their own at the next transaction (with their own backoff); the
+//! supervisor is what makes a removal visible before the operator presses a button.
+
+use crate::api::ApiState;
+use crate::telemetry::Event;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the ports and the outbox are looked at.
+pub const PERIOD: Duration = Duration::from_millis(250);
+
+/// Runs until the telemetry is closed (shutdown).
+pub fn spawn(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (_, mut closing) = state.telemetry.subscribe();
+        let mut last_outbox = None;
+        loop {
+            for (role, path) in &state.devices.watch {
+                // `exists` follows symlinks: a dangling udev link counts as removed.
+                state.telemetry.presence(role, path.exists());
+            }
+            let stats = state.outbox.lock().ok().and_then(|o| o.stats().ok());
+            if let Some(st) = stats
+                && last_outbox.as_ref() != Some(&st)
+            {
+                if last_outbox.is_some() {
+                    state.telemetry.emit(Event::Outbox(st.clone()));
+                }
+                last_outbox = Some(st);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PERIOD) => {}
+                _ = closing.changed() => return,
+            }
+        }
+    })
+}
