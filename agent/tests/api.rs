@@ -30,6 +30,7 @@ struct Rig {
     http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pki: devpki::DevPki,
 }
 
 fn device(model: &str, profile: &str) -> manifest::Device {
@@ -43,6 +44,12 @@ fn device(model: &str, profile: &str) -> manifest::Device {
 }
 
 async fn rig() -> Rig {
+    rig_with_central(None).await
+}
+
+/// The rig, with the uplink loop delivering to `https://localhost:{port}` when a port is given (whether or not a
+/// central receiver listens there).
+async fn rig_with_central(central_port: Option<u16>) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let cat = Catalog::builtin().unwrap();
     let mrz_profile = cat.get("desko-penta-serial").unwrap();
@@ -116,11 +123,22 @@ async fn rig() -> Rig {
     });
     // Served the way `tamga run` serves it: with the supervisor and graceful shutdown.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let uplink = central_port.map(|port| {
+        tamga_agent::uplink::Uplink::new(
+            &format!("https://localhost:{port}"),
+            &format!("{}\n{}", p.station, p.station_ca),
+            &p.station_key,
+            &p.root_ca,
+            &p.central,
+            2,
+        )
+        .unwrap()
+    });
     let server = tokio::spawn(tamga_agent::daemon::serve(
         state,
         listener,
         64 * 1024,
-        None,
+        uplink,
         async move {
             let _ = stopped.await;
         },
@@ -135,6 +153,7 @@ async fn rig() -> Rig {
         http: reqwest::Client::new(),
         stop: Some(stop),
         server,
+        pki: p,
     }
 }
 
@@ -250,7 +269,7 @@ async fn a_whole_applicant_through_the_api() {
             .send()
             .await
             .unwrap();
-        assert_eq!(f.status(), 200, "{name}");
+        assert_eq!(f.status(), 200, "{name}: {}", f.text().await.unwrap());
         let v: serde_json::Value = f.json().await.unwrap();
         assert_eq!(v["next"]["next"], "accepted", "{name}: {v}");
     }
@@ -694,4 +713,99 @@ async fn shutdown_is_not_held_up_by_an_open_event_stream() {
     })
     .await;
     assert!(matches!(rest, Ok(Ok(()))), "{rest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_down_during_the_session_the_applicant_is_saved_and_delivered_when_it_returns() {
+    // Reserve a port, then close it: the central is down.
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = rig_with_central(Some(port)).await;
+    let mut events = r.get("/v1/events").send().await.unwrap();
+    let (mut buf, mut seen) = (String::new(), Vec::new());
+    let id = r.session().await;
+    assert_eq!(r.document(&id).await.status(), 200);
+    let face = r.post(&format!("/v1/sessions/{id}/face")).send().await.unwrap();
+    assert_eq!(face.status(), 200);
+    for pos in FingerPosition::ALL {
+        r.zfm.place_finger(FingerSpec::good(9, pos.code(), 256, 288, 500));
+        let name = serde_json::to_value(pos).unwrap().as_str().unwrap().to_owned();
+        let f = r
+            .post(&format!("/v1/sessions/{id}/fingers/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(f.status(), 200, "{name}: {}", f.text().await.unwrap());
+    }
+    // The operator is told "saved" although the central system is unreachable.
+    let done = r
+        .post(&format!("/v1/sessions/{id}/finalize"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let bundle_id = done.json::<serde_json::Value>().await.unwrap()["bundle_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The uplink tries and says why it could not deliver; the bundle waits in the outbox.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let b: serde_json::Value = r
+            .get(&format!("/v1/bundles/{bundle_id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if b["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable"))
+        {
+            assert_eq!(b["state"], "queued", "{b}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery attempt recorded: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The central comes back; the daemon delivers on its own and the page hears of it.
+    let store_dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let _central = tamga_central::start(
+        tamga_central::CentralConfig {
+            cert_pem: r.pki.central.clone(),
+            key_pem: r.pki.central_key.clone(),
+            client_ca_pem: r.pki.root_ca.clone(),
+            revocation_list: None,
+            max_body_bytes: 8 << 20,
+        },
+        Box::new(tamga_central::store::FsStore::new(store_dir.path()).unwrap()),
+        listener,
+    )
+    .unwrap();
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "outbox" && v["delivered"] == 1
+    })
+    .await;
+    let b: serde_json::Value = r
+        .get(&format!("/v1/bundles/{bundle_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["state"], "delivered", "{b}");
+    assert!(
+        b["receipt"].as_str().is_some_and(|j| j.split('.').count() == 3),
+        "{b}"
+    );
 }

@@ -50,7 +50,9 @@ struct State {
     flash_packet_code: u8,
     flash_security: u8,
     verified: bool,
-    finger: Option<FingerSpec>,
+    /// The finger on the sensor, rendered at the module's image size when it was placed (a real sensor's timing
+    /// does not depend on the host's CPU, so neither does the emulator's: nothing is rendered while replying).
+    finger: Option<Vec<u8>>,
     buffer: Option<Vec<u8>>,
     faults: VecDeque<ZfmFault>,
     pace: bool,
@@ -208,8 +210,15 @@ impl ZfmEmulator {
     }
 
     /// Puts a finger on the sensor.
-    pub fn place_finger(&self, spec: FingerSpec) {
-        lock(&self.state).finger = Some(spec);
+    pub fn place_finger(&self, mut spec: FingerSpec) {
+        let (w, h) = {
+            let s = lock(&self.state);
+            (s.model.image_width, s.model.image_height)
+        };
+        spec.width = u32::from(w);
+        spec.height = u32::from(h);
+        let image = render(&spec);
+        lock(&self.state).finger = Some(image);
     }
 
     /// Lifts the finger.
@@ -401,13 +410,7 @@ fn answer(port: &SimPort, state: &Mutex<State>, cmd: &[u8]) -> io::Result<()> {
                 } else if extended && s.take_fault(|f| *f == ZfmFault::PoorImage).is_some() {
                     ack(0x07, &[])
                 } else {
-                    let spec = s.finger.clone();
-                    let (w, h) = (s.model.image_width, s.model.image_height);
-                    s.buffer = spec.map(|mut f| {
-                        f.width = u32::from(w);
-                        f.height = u32::from(h);
-                        render(&f)
-                    });
+                    s.buffer = s.finger.clone();
                     ack(0x00, &[])
                 }
             }
