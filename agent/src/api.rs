@@ -35,6 +35,27 @@ pub struct Devices {
     pub camera: Option<(Arc<std::sync::Mutex<PhotoCamera>>, Device)>,
     /// Ports the supervisor watches for arrival and removal: (role, path).
     pub watch: Vec<(&'static str, std::path::PathBuf)>,
+    /// A still capture is in progress (the preview shares the camera's lock frame by frame; this is what makes
+    /// a second capture "busy" at once while a capture waits out a preview frame).
+    pub camera_capturing: std::sync::atomic::AtomicBool,
+}
+
+/// Holds a device flag for one request.
+struct Claim<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Claim<'a> {
+    fn take(flag: &'a std::sync::atomic::AtomicBool) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Claim(flag))
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Devices {
@@ -293,7 +314,7 @@ async fn devices(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "document": status("document", d.document.is_some(), d.document.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
         "fingerprint": status("fingerprint", d.fingerprint.is_some(), d.fingerprint.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
-        "camera": status("camera", d.camera.is_some(), d.camera.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
+        "camera": status("camera", d.camera.is_some(), d.camera_capturing.load(std::sync::atomic::Ordering::Acquire)),
     }))
 }
 
@@ -368,17 +389,16 @@ async fn take_photo(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>
     }
     let (camera, device) = s.devices.camera.as_ref().ok_or_else(|| missing("camera"))?;
     let camera = camera.clone();
-    if camera.try_lock().is_err() {
-        return Err(busy("camera"));
-    }
+    let _claim = Claim::take(&s.devices.camera_capturing).ok_or_else(|| busy("camera"))?;
     s.telemetry.capture(&id, "camera", "face", "started", None);
     let (state, sid) = (s.clone(), id.clone());
-    let photo = tokio::task::spawn_blocking(move || match camera.try_lock() {
+    // Waits for a preview frame in flight (milliseconds); a second capture was refused by the claim.
+    let photo = tokio::task::spawn_blocking(move || match camera.lock() {
         Ok(mut c) => c
             .capture(&mut progress(&state, &sid, "face"))
             .map(|o| o.data)
             .map_err(|e| e.to_string()),
-        Err(_) => Err("the camera is in use".to_owned()),
+        Err(_) => Err("the camera's lock is poisoned: restart the agent".to_owned()),
     })
     .await
     .map_err(|e| e.to_string())
@@ -653,6 +673,114 @@ async fn events(State(s): State<Arc<ApiState>>) -> Response {
         .into_response()
 }
 
+/// One live view frame, or a typed error: the camera's lock is only tried (a capture in progress wins).
+async fn preview_frame(
+    s: &ApiState,
+    camera: Arc<std::sync::Mutex<PhotoCamera>>,
+) -> Result<Vec<u8>, ApiError> {
+    if s.devices
+        .camera_capturing
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        return Err(busy("camera"));
+    }
+    tokio::task::spawn_blocking(move || match camera.try_lock() {
+        Ok(mut c) => c.preview_frame().map_err(|e| match e {
+            tamga_drivers::ptp::device::CameraError::NoLiveView { .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_preview",
+                e.to_string(),
+                "take the still photo; the camera has no live view",
+            ),
+            e => device_failed(e),
+        }),
+        Err(_) => Err(busy("camera")),
+    })
+    .await
+    .map_err(device_failed)?
+}
+
+/// Ends live view when the page stops watching.
+struct PreviewGuard(Arc<std::sync::Mutex<PhotoCamera>>);
+
+impl Drop for PreviewGuard {
+    fn drop(&mut self) {
+        let camera = self.0.clone();
+        let stop = move || {
+            if let Ok(mut c) = camera.lock()
+                && let Err(e) = c.stop_preview()
+            {
+                tracing::warn!(error = %e, "ending live view");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => drop(h.spawn_blocking(stop)),
+            Err(_) => stop(),
+        }
+    }
+}
+
+/// The boundary of the preview's multipart stream.
+const PREVIEW_BOUNDARY: &str = "tamga-frame";
+
+fn preview_part(jpeg: &[u8]) -> axum::body::Bytes {
+    let mut part = format!(
+        "--{PREVIEW_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        jpeg.len()
+    )
+    .into_bytes();
+    part.extend_from_slice(jpeg);
+    part.extend_from_slice(b"\r\n");
+    part.into()
+}
+
+/// `GET /v1/devices/camera/preview`: the camera's live view as MJPEG (`multipart/x-mixed-replace`), at most ten
+/// frames a second, until the page leaves or the agent stops. A capture pauses it (frames resume after).
+async fn preview(State(s): State<Arc<ApiState>>) -> ApiResult {
+    let (camera, _) = s.devices.camera.as_ref().ok_or_else(|| missing("camera"))?;
+    let camera = camera.clone();
+    let first = preview_frame(&s, camera.clone()).await?;
+    let (_, closing) = s.telemetry.subscribe();
+    let guard = PreviewGuard(camera);
+    let stream = futures_util::stream::unfold(
+        (Some(first), closing, guard, s.clone()),
+        |(first, mut closing, guard, s)| async move {
+            if let Some(f) = first {
+                return Some((
+                    Ok::<_, std::convert::Infallible>(preview_part(&f)),
+                    (None, closing, guard, s),
+                ));
+            }
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = closing.changed() => return None,
+                }
+                match preview_frame(&s, guard.0.clone()).await {
+                    Ok(f) => return Some((Ok(preview_part(&f)), (None, closing, guard, s))),
+                    // A capture holds the camera: wait for it.
+                    Err(e) if e.code == "device_busy" => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "live view ended");
+                        return None;
+                    }
+                }
+            }
+        },
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                format!("multipart/x-mixed-replace; boundary={PREVIEW_BOUNDARY}"),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
 /// `GET /v1/metrics`: Prometheus text exposition.
 async fn metrics(State(s): State<Arc<ApiState>>) -> Response {
     let stats = s.outbox.lock().ok().and_then(|o| o.stats().ok());
@@ -681,6 +809,7 @@ pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
         .route("/v1/sessions/{id}/finalize", post(finalize))
         .route("/v1/outbox", get(outbox_status))
         .route("/v1/bundles/{id}", get(bundle_status))
+        .route("/v1/devices/camera/preview", get(preview))
         .route("/v1/events", get(events))
         .route("/v1/metrics", get(metrics))
         .fallback(no_route)

@@ -31,6 +31,7 @@ struct Rig {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     pki: devpki::DevPki,
+    cam: SimCamera,
 }
 
 fn device(model: &str, profile: &str) -> manifest::Device {
@@ -70,7 +71,15 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
         .encode_image(&big.to_rgb8())
         .unwrap();
-    let cam = SimCamera::new("Sim", "Camera", SimQuirks::default(), vec![(jpeg, 1800, 1800)]);
+    let cam = SimCamera::new(
+        "Sim",
+        "Camera",
+        SimQuirks {
+            live_view: true,
+            ..SimQuirks::default()
+        },
+        vec![(jpeg, 1800, 1800)],
+    );
     let opener_cam = cam.clone();
     let camera = PhotoCamera::new(
         cat.get("generic-ptp-camera").unwrap(),
@@ -113,6 +122,7 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
                 ("document", mrz.path().to_owned()),
                 ("fingerprint", zfm.path().to_owned()),
             ],
+            camera_capturing: Default::default(),
         },
         sessions: tokio::sync::Mutex::new(Default::default()),
         outbox: Arc::new(std::sync::Mutex::new(Outbox::open(dir.path(), 0).unwrap())),
@@ -154,6 +164,7 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
         stop: Some(stop),
         server,
         pki: p,
+        cam,
     }
 }
 
@@ -496,10 +507,10 @@ async fn the_served_api_is_the_documented_one() {
                 .unwrap_or_default();
             if status == 200 && !ct.starts_with("application/json") {
                 // The event stream and the metrics: the documented media type (the stream is not read to its end).
-                let want = if op.0 == "/v1/events" {
-                    "text/event-stream"
-                } else {
-                    "text/plain"
+                let want = match op.0.as_str() {
+                    "/v1/events" => "text/event-stream",
+                    "/v1/devices/camera/preview" => "multipart/x-mixed-replace; boundary=tamga-frame",
+                    _ => "text/plain",
                 };
                 assert!(ct.starts_with(want), "{op:?}: content-type {ct}");
                 check(op, status, &serde_json::Value::Null);
@@ -808,4 +819,80 @@ async fn central_down_during_the_session_the_applicant_is_saved_and_delivered_wh
         b["receipt"].as_str().is_some_and(|j| j.split('.').count() == 3),
         "{b}"
     );
+}
+
+/// Reads multipart parts (the JPEG bodies) from the preview stream until `n` more have arrived.
+async fn read_parts(r: &mut reqwest::Response, buf: &mut Vec<u8>, n: usize) -> Vec<Vec<u8>> {
+    let mut parts = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while parts.len() < n {
+        // A whole part: boundary line, headers, blank line, Content-Length bytes, CRLF.
+        if let Some(h_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..h_end]).unwrap().to_owned();
+            let mut lines = head.split("\r\n");
+            assert_eq!(lines.next(), Some("--tamga-frame"), "{head}");
+            let headers: Vec<&str> = lines.collect();
+            assert!(headers.contains(&"Content-Type: image/jpeg"), "{head}");
+            let len: usize = headers
+                .iter()
+                .find_map(|h| h.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let body_start = h_end + 4;
+            if buf.len() >= body_start + len + 2 {
+                assert_eq!(&buf[body_start + len..body_start + len + 2], b"\r\n");
+                parts.push(buf[body_start..body_start + len].to_vec());
+                buf.drain(..body_start + len + 2);
+                continue;
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .expect("timed out waiting for a preview frame")
+            .unwrap()
+            .expect("the preview stream ended");
+        buf.extend_from_slice(&chunk);
+    }
+    parts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_preview_is_mjpeg_and_a_photo_can_be_taken_while_it_runs() {
+    let r = rig().await;
+    let mut preview = r.get("/v1/devices/camera/preview").send().await.unwrap();
+    assert_eq!(preview.status(), 200);
+    assert_eq!(
+        preview.headers()["content-type"],
+        "multipart/x-mixed-replace; boundary=tamga-frame"
+    );
+    let mut buf = Vec::new();
+    for jpeg in read_parts(&mut preview, &mut buf, 3).await {
+        let img = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+        assert_eq!((img.width(), img.height()), (1800, 1800));
+    }
+    // The still photo during the preview: live view is ended for it, and the preview resumes after.
+    let id = r.session().await;
+    let face = r.post(&format!("/v1/sessions/{id}/face")).send().await.unwrap();
+    assert_eq!(face.status(), 200);
+    assert_eq!(face.json::<serde_json::Value>().await.unwrap()["accepted"], true);
+    let starts_before = r.cam.ops_seen().iter().filter(|&&o| o == 0x9201).count();
+    read_parts(&mut preview, &mut buf, 2).await;
+    let ops = r.cam.ops_seen();
+    assert!(
+        ops.iter().filter(|&&o| o == 0x9201).count() >= 2,
+        "live view restarted: {ops:04X?}"
+    );
+    assert!(starts_before >= 1);
+    // The page leaves: live view ends.
+    drop(preview);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while r.cam.ops_seen().last() != Some(&0x9202) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "live view not ended: {:04X?}",
+            r.cam.ops_seen()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

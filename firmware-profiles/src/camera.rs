@@ -17,6 +17,19 @@ pub struct CameraModel {
     pub transfer_timeout_ms: u32,
     /// Delete the photo from the camera's card after the transfer (biometric data must not stay there).
     pub delete_after_transfer: bool,
+    /// Live preview.
+    pub live_view: LiveView,
+}
+
+/// Whether the camera's live view is used for the operator's preview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveView {
+    /// Used when the camera advertises a live view the driver speaks (Nikon's 0x9201-0x9203 today).
+    #[default]
+    Auto,
+    /// Never used (a camera whose live view misbehaves).
+    None,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +45,8 @@ pub(crate) struct RawCamera {
     transfer_timeout_ms: Spanned<u32>,
     #[serde(default = "yes")]
     delete_after_transfer: bool,
+    #[serde(default)]
+    live_view: LiveView,
 }
 
 fn capture_default() -> Spanned<u32> {
@@ -64,5 +79,6 @@ pub(crate) fn validate(raw: Spanned<RawCamera>) -> Result<CameraModel, Problem> 
         capture_timeout_ms: r.capture_timeout_ms.into_inner(),
         transfer_timeout_ms: r.transfer_timeout_ms.into_inner(),
         delete_after_transfer: r.delete_after_transfer,
+        live_view: r.live_view,
     })
 }

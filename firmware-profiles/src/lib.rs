@@ -12,7 +12,7 @@ mod fingerprint;
 mod mrz_reader;
 mod serial;
 
-pub use camera::CameraModel;
+pub use camera::{CameraModel, LiveView};
 pub use fingerprint::{Feature, FingerprintModel, SettingsApply};
 pub use mrz_reader::{Bcc, LineSeparator, MrzFraming};
 pub use serial::{FlowControl, Parity, SerialSettings, StopBits};

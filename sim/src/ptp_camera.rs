@@ -23,6 +23,9 @@ pub struct SimQuirks {
     pub no_object_added: bool,
     /// No CaptureComplete event.
     pub no_capture_complete: bool,
+    /// Nikon live view (vendor extension 0x0000000A, operations 0x9201-0x9203): each frame is a 384-byte header
+    /// and the next photo's JPEG; the first two GetLiveViewImg after StartLiveView answer DeviceBusy.
+    pub live_view: bool,
 }
 
 /// Faults, consumed when they apply.
@@ -86,6 +89,9 @@ struct Cam {
     ops_seen: Vec<u16>,
     last_tid: u32,
     busy: bool,
+    /// Live view running, and how many more GetLiveViewImg answer DeviceBusy.
+    live: Option<u32>,
+    live_frames: u32,
 }
 
 /// The camera, shared between the test (which controls it) and the transports it hands out.
@@ -230,6 +236,8 @@ impl SimCamera {
             ops_seen: Vec::new(),
             last_tid: 0,
             busy: false,
+            live: None,
+            live_frames: 0,
         };
         SimCamera {
             cam: Arc::new(Mutex::new(cam)),
@@ -312,11 +320,16 @@ impl Cam {
     fn device_info(&self) -> Vec<u8> {
         let mut v = Vec::new();
         v.extend_from_slice(&100u16.to_le_bytes());
-        v.extend_from_slice(&0u32.to_le_bytes());
-        v.extend_from_slice(&0u16.to_le_bytes());
+        let lv = self.quirks.live_view;
+        v.extend_from_slice(&(if lv { 0x0000_000Au32 } else { 0 }).to_le_bytes());
+        v.extend_from_slice(&(if lv { 100u16 } else { 0 }).to_le_bytes());
         put_str(&mut v, "");
         v.extend_from_slice(&0u16.to_le_bytes());
-        put_u16s(&mut v, OPS);
+        let mut ops = OPS.to_vec();
+        if lv {
+            ops.extend_from_slice(&[0x9201, 0x9202, 0x9203]);
+        }
+        put_u16s(&mut v, &ops);
         put_u16s(&mut v, &[0x4002, 0x4003, 0x4006, 0x400A, 0x400D]);
         put_u16s(&mut v, &self.props.keys().copied().collect::<Vec<_>>());
         put_u16s(&mut v, &[0x3801]);
@@ -452,11 +465,44 @@ impl Cam {
                 None => self.respond(0x200A, tid, &[]),
             },
             0x1016 => self.data_phase_for = Some((code, tid, params.to_vec())),
+            0x9201 if self.quirks.live_view => {
+                self.live = Some(2);
+                self.respond(0x2001, tid, &[]);
+            }
+            0x9202 if self.quirks.live_view => {
+                let was = self.live.take();
+                // Nikon's NotLiveView (0xA00B) when it was not running.
+                self.respond(if was.is_some() { 0x2001 } else { 0xA00B }, tid, &[]);
+            }
+            0x9203 if self.quirks.live_view => match self.live {
+                None => self.respond(0xA00B, tid, &[]),
+                Some(n) if n > 0 => {
+                    self.live = Some(n - 1);
+                    self.respond(0x2019, tid, &[]);
+                }
+                Some(_) if self.photos.is_empty() => self.respond(0x2002, tid, &[]),
+                Some(_) => {
+                    // A model-specific header (here 384 bytes, with 0xFF bytes that are not a JPEG marker), then
+                    // the JPEG.
+                    let mut frame = vec![0u8; 384];
+                    frame[..4].copy_from_slice(&[0xFF, 0x00, 0xFF, 0xD0]);
+                    frame[4..8].copy_from_slice(&self.live_frames.to_le_bytes());
+                    self.live_frames += 1;
+                    let photo = &self.photos[self.live_frames as usize % self.photos.len()].0;
+                    frame.extend_from_slice(photo);
+                    self.queue_data(code, tid, &frame);
+                    self.respond(0x2001, tid, &[]);
+                }
+            },
             _ => self.respond(0x2005, tid, &[]),
         }
     }
 
     fn initiate_capture(&mut self, tid: u32) {
+        // As on Nikon bodies: no still capture while live view runs.
+        if self.live.is_some() {
+            return self.respond(0x2019, tid, &[]);
+        }
         if let Some(CamFault::Busy { times }) = self.take_fault(|f| matches!(f, CamFault::Busy { .. })) {
             if times > 1 {
                 self.faults.push(CamFault::Busy { times: times - 1 });

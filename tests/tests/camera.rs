@@ -339,4 +339,44 @@ mod device {
         cam.inject(CamFault::StallNextBulkIn);
         assert_eq!(pc.capture(&mut |_, _| {}).unwrap().data, hopper());
     }
+
+    #[test]
+    fn nikon_live_view_frames_then_a_still_capture() {
+        let cam = camera(
+            SimQuirks {
+                live_view: true,
+                ..SimQuirks::default()
+            },
+            vec![hopper()],
+        );
+        let mut pc = photo_camera("generic-ptp-camera", &cam);
+        // The first frames wait out DeviceBusy; each is the JPEG behind the 384-byte header.
+        for _ in 0..3 {
+            assert_eq!(pc.preview_frame().unwrap(), hopper());
+        }
+        assert!(pc.has_live_view());
+        // A still capture ends live view first (the camera refuses captures during live view).
+        assert_eq!(pc.capture(&mut |_, _| {}).unwrap().data, hopper());
+        let ops = cam.ops_seen();
+        let end = ops.iter().position(|&o| o == 0x9202).expect("EndLiveView sent");
+        let capture = ops
+            .iter()
+            .position(|&o| o == 0x100E)
+            .expect("InitiateCapture sent");
+        assert!(end < capture, "{ops:04X?}");
+        // And the preview starts again afterwards.
+        assert_eq!(pc.preview_frame().unwrap(), hopper());
+        assert_eq!(ops.iter().filter(|&&o| o == 0x9201).count(), 1);
+        assert_eq!(cam.ops_seen().iter().filter(|&&o| o == 0x9201).count(), 2);
+    }
+
+    #[test]
+    fn a_camera_without_live_view_says_so() {
+        let cam = camera(SimQuirks::default(), vec![hopper()]);
+        let mut pc = photo_camera("generic-ptp-camera", &cam);
+        let e = pc.preview_frame().unwrap_err();
+        assert!(matches!(e, CameraError::NoLiveView { .. }), "{e}");
+        assert!(e.to_string().contains("use the still photo"), "{e}");
+        assert!(!cam.ops_seen().contains(&0x9201));
+    }
 }

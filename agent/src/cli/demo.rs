@@ -107,7 +107,11 @@ pub fn simulated_camera() -> anyhow::Result<tamga_sim::ptp_camera::SimCamera> {
     Ok(tamga_sim::ptp_camera::SimCamera::new(
         "Tamga",
         "Simulated PTP camera",
-        tamga_sim::ptp_camera::SimQuirks::default(),
+        // With Nikon-style live view, so the page's preview works in the demo.
+        tamga_sim::ptp_camera::SimQuirks {
+            live_view: true,
+            ..Default::default()
+        },
         vec![(jpeg, 1400, 1400)],
     ))
 }
@@ -179,6 +183,7 @@ fn simulated_devices(
             ("document", mrz.path().to_owned()),
             ("fingerprint", zfm.path().to_owned()),
         ],
+        camera_capturing: Default::default(),
     };
     Ok((devices, mrz, zfm))
 }

@@ -2,12 +2,13 @@
 //! simulated camera in tests and the demo), reopened after it is unplugged and plugged back, with the profile's
 //! quirks and timeouts.
 
+use super::nikon_live_view;
 use super::{CaptureQuirks, CapturedObject, PtpCamera, PtpError};
 use crate::ptp::codes::Response;
 use crate::ptp::dataset::DeviceInfo;
 use crate::usb::{Pipe, UsbError, UsbTransport};
 use std::time::{Duration, Instant};
-use tamga_profiles::{CameraModel, Profile};
+use tamga_profiles::{CameraModel, LiveView, Profile};
 use tracing::{info, warn};
 
 impl<T: UsbTransport + ?Sized> UsbTransport for Box<T> {
@@ -56,6 +57,10 @@ pub enum CameraError {
     WrongProfile(String),
     #[error("the camera is not connected ({waited:?} waited): {last}")]
     Unavailable { waited: Duration, last: UsbError },
+    #[error(
+        "the camera `{model}` has no live view this driver speaks (Nikon's 0x9201-0x9203), or its profile sets `live_view = \"none\"`: use the still photo"
+    )]
+    NoLiveView { model: String },
     #[error(transparent)]
     Ptp(#[from] PtpError),
 }
@@ -67,6 +72,8 @@ pub struct PhotoCamera {
     opener: Opener,
     cam: Option<PtpCamera<Box<dyn UsbTransport>>>,
     info: Option<DeviceInfo>,
+    /// Live view is running (ended before a capture and when the preview stops).
+    live: bool,
 }
 
 impl std::fmt::Debug for PhotoCamera {
@@ -90,6 +97,7 @@ impl PhotoCamera {
             opener,
             cam: None,
             info: None,
+            live: false,
         })
     }
 
@@ -135,6 +143,56 @@ impl PhotoCamera {
         info!(manufacturer = %info.manufacturer, model = %info.model, "camera connected");
         self.info = Some(info);
         self.cam = Some(cam);
+        self.live = false;
+        Ok(())
+    }
+
+    /// Whether the operator's preview can use this camera's live view (known after a connection).
+    pub fn has_live_view(&self) -> bool {
+        self.model.live_view == LiveView::Auto && self.info.as_ref().is_some_and(nikon_live_view::supported)
+    }
+
+    /// One live view frame (a JPEG), starting live view if it is not running. The camera stays in live view
+    /// until [`PhotoCamera::stop_preview`] or the next capture.
+    #[tracing::instrument(name = "camera_preview_frame", skip(self), fields(profile = %self.profile))]
+    pub fn preview_frame(&mut self) -> Result<Vec<u8>, CameraError> {
+        self.connect(Duration::from_secs(2))?;
+        if !self.has_live_view() {
+            return Err(CameraError::NoLiveView {
+                model: self.info.as_ref().map(|i| i.model.clone()).unwrap_or_default(),
+            });
+        }
+        let Some(cam) = self.cam.as_mut() else {
+            return Err(CameraError::Unavailable {
+                waited: Duration::ZERO,
+                last: UsbError::Disconnected,
+            });
+        };
+        let frame = (|| {
+            if !self.live {
+                cam.nikon_start_live_view()?;
+                self.live = true;
+            }
+            cam.nikon_live_view_frame(Duration::from_secs(2))
+        })();
+        match frame {
+            Ok(f) => Ok(f),
+            Err(e) if e.is_disconnect() => {
+                warn!("camera disconnected during live view");
+                self.cam = None;
+                self.live = false;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ends live view if it is running.
+    pub fn stop_preview(&mut self) -> Result<(), CameraError> {
+        if let (true, Some(cam)) = (self.live, self.cam.as_mut()) {
+            self.live = false;
+            cam.nikon_end_live_view()?;
+        }
         Ok(())
     }
 
@@ -143,6 +201,10 @@ impl PhotoCamera {
     #[tracing::instrument(name = "camera_capture", skip(self, progress), fields(profile = %self.profile))]
     pub fn capture(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<CapturedObject, CameraError> {
         self.connect(Duration::from_secs(2))?;
+        // A still capture ends live view first (Nikon bodies refuse or mis-capture otherwise).
+        if let Err(e) = self.stop_preview() {
+            warn!(error = %e, "ending live view before the capture");
+        }
         let quirks = CaptureQuirks {
             no_capture_complete: self.model.no_capture_complete,
             no_object_added: self.model.no_object_added,

@@ -10,6 +10,7 @@ pub mod codes;
 pub mod container;
 pub mod dataset;
 pub mod device;
+pub mod nikon_live_view;
 
 use crate::usb::{Pipe, UsbError, UsbTransport};
 use codes::{Response, event, op};
