@@ -94,3 +94,26 @@ fn directory_overrides_builtin() {
     let e = cat.get("nope").unwrap_err().to_string();
     assert!(e.contains("desko-penta-serial"), "{e}");
 }
+
+const CAMERA: &str = r#"schema = 1
+name = "test-camera"
+kind = "camera"
+protocol = "ptp-usb"
+vendor = "ACME"
+model = "C1"
+
+[camera]
+live_view = "none"
+"#;
+
+#[test]
+fn camera_live_view_is_auto_unless_turned_off_and_a_bad_value_is_located() {
+    use tamga_profiles::LiveView;
+    let p = Profile::parse("x.toml", CAMERA).unwrap();
+    assert_eq!(p.camera.unwrap().live_view, LiveView::None);
+    let p = Profile::parse("x.toml", &CAMERA.replace("live_view = \"none\"\n", "")).unwrap();
+    assert_eq!(p.camera.unwrap().live_view, LiveView::Auto);
+    let (line, _, msg) = err(&CAMERA.replace("\"none\"", "\"sometimes\""));
+    assert_eq!(line, 9);
+    assert!(msg.contains("sometimes") && msg.contains("auto"), "{msg}");
+}
