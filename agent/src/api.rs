@@ -38,7 +38,12 @@ pub struct Devices {
     /// A still capture is in progress (the preview shares the camera's lock frame by frame; this is what makes
     /// a second capture "busy" at once while a capture waits out a preview frame).
     pub camera_capturing: std::sync::atomic::AtomicBool,
+    /// Whether the camera is attached (`None`: cannot tell now), asked by the supervisor about once a second.
+    pub camera_present: Option<CameraProbe>,
 }
+
+/// See [`Devices::camera_present`].
+pub type CameraProbe = Box<dyn Fn() -> Option<bool> + Send + Sync>;
 
 /// Holds a device flag for one request.
 struct Claim<'a>(&'a std::sync::atomic::AtomicBool);

@@ -134,6 +134,12 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
             }
             ("camera", _, Some(sel)) => {
                 let selector: UsbSelector = sel.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                let probe = selector.clone();
+                devices.camera_present = Some(Box::new(move || {
+                    tamga_drivers::usb::discovery::list()
+                        .ok()
+                        .map(|l| l.iter().any(|d| d.still_image && probe.matches_info(d)))
+                }));
                 let opener = Box::new(move || {
                     RusbTransport::open(&selector).map(|t| Box::new(t) as Box<dyn UsbTransport>)
                 });

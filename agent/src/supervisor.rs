@@ -1,7 +1,8 @@
 //! The device supervisor: watches each serial device's port for arrival and removal (a USB-serial adapter's
 //! device node appears and disappears with the plug; udev symlinks likewise) and the outbox for changes, and tells
 //! the event stream. The drivers reconnect on their own at the next transaction (with their own backoff); the
-//! supervisor is what makes a removal visible before the operator presses a button.
+//! supervisor is what makes a removal visible before the operator presses a button. The camera is looked for on
+//! the USB bus (by its selector) about once a second.
 
 use crate::api::ApiState;
 use crate::telemetry::Event;
@@ -16,11 +17,25 @@ pub fn spawn(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let (_, mut closing) = state.telemetry.subscribe();
         let mut last_outbox = None;
+        let mut tick: u32 = 0;
         loop {
             for (role, path) in &state.devices.watch {
                 // `exists` follows symlinks: a dangling udev link counts as removed.
                 state.telemetry.presence(role, path.exists());
             }
+            if tick % 4 == 0 && state.devices.camera_present.is_some() {
+                let s = state.clone();
+                // USB enumeration blocks; it runs on the blocking pool.
+                let present =
+                    tokio::task::spawn_blocking(move || s.devices.camera_present.as_ref().and_then(|p| p()))
+                        .await
+                        .ok()
+                        .flatten();
+                if let Some(p) = present {
+                    state.telemetry.presence("camera", p);
+                }
+            }
+            tick = tick.wrapping_add(1);
             let stats = state.outbox.lock().ok().and_then(|o| o.stats().ok());
             if let Some(st) = stats
                 && last_outbox.as_ref() != Some(&st)

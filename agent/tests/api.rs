@@ -123,6 +123,10 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
                 ("fingerprint", zfm.path().to_owned()),
             ],
             camera_capturing: Default::default(),
+            camera_present: Some(Box::new({
+                let c = cam.clone();
+                move || Some(c.is_plugged())
+            })),
         },
         sessions: tokio::sync::Mutex::new(Default::default()),
         outbox: Arc::new(std::sync::Mutex::new(Outbox::open(dir.path(), 0).unwrap())),
@@ -895,4 +899,25 @@ async fn the_camera_preview_is_mjpeg_and_a_photo_can_be_taken_while_it_runs() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_unplugged_and_back_is_seen_without_a_capture() {
+    let r = rig().await;
+    let mut events = r.get("/v1/events").send().await.unwrap();
+    let (mut buf, mut seen) = (String::new(), Vec::new());
+    r.cam.unplug();
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "device" && v["role"] == "camera" && v["state"] == "removed"
+    })
+    .await;
+    let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["camera"], "unplugged", "{d}");
+    r.cam.replug();
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "device" && v["role"] == "camera" && v["state"] == "arrived"
+    })
+    .await;
+    let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["camera"], "ready", "{d}");
 }

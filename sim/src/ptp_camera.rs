@@ -270,6 +270,10 @@ impl SimCamera {
     }
 
     /// Plugs back in (a new device generation: old transports stay dead, as on a real bus).
+    pub fn is_plugged(&self) -> bool {
+        lock(&self.cam).plugged
+    }
+
     pub fn replug(&self) {
         let mut c = lock(&self.cam);
         c.plugged = true;

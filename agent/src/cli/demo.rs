@@ -152,9 +152,10 @@ fn simulated_devices(
     let fp_profile = catalog.get("zhiantec-r307")?;
     let zfm = tamga_sim::zfm::ZfmEmulator::start(fp_profile, &dir.join("ttyFP"), false)?;
     let cam = simulated_camera()?;
+    let opener = cam.clone();
     let camera = tamga_drivers::ptp::device::PhotoCamera::new(
         catalog.get("generic-ptp-camera")?,
-        Box::new(move || cam.open().map(|t| Box::new(t) as Box<dyn UsbTransport>)),
+        Box::new(move || opener.open().map(|t| Box::new(t) as Box<dyn UsbTransport>)),
     )?;
     let dev = |model: &str, profile: &str| tamga_bundle::manifest::Device {
         model: model.into(),
@@ -184,6 +185,10 @@ fn simulated_devices(
             ("fingerprint", zfm.path().to_owned()),
         ],
         camera_capturing: Default::default(),
+        camera_present: Some(Box::new({
+            let c = cam.clone();
+            move || Some(c.is_plugged())
+        })),
     };
     Ok((devices, mrz, zfm))
 }

@@ -92,6 +92,18 @@ pub enum UsbSelector {
     },
 }
 
+impl UsbSelector {
+    /// Whether a listed device is the one this selector names.
+    pub fn matches_info(&self, d: &discovery::UsbDeviceInfo) -> bool {
+        match self {
+            UsbSelector::Id { vid, pid, serial } => {
+                d.vid == *vid && d.pid == *pid && serial.as_ref().is_none_or(|s| d.serial.as_ref() == Some(s))
+            }
+            UsbSelector::BusAddress { bus, address } => d.bus == *bus && d.address == *address,
+        }
+    }
+}
+
 impl std::str::FromStr for UsbSelector {
     type Err = String;
 
@@ -142,6 +154,33 @@ impl std::fmt::Display for UsbSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_selector_matches_the_listed_device_it_names() {
+        let d = discovery::UsbDeviceInfo {
+            bus: 1,
+            address: 5,
+            vid: 0x04b0,
+            pid: 0x0428,
+            still_image: true,
+            product: None,
+            serial: Some("A1".into()),
+        };
+        for (sel, want) in [
+            ("04b0:0428", true),
+            ("04b0:0428:A1", true),
+            ("04b0:0428:B2", false),
+            ("04b0:0429", false),
+            ("001-005", true),
+            ("001-006", false),
+        ] {
+            assert_eq!(
+                sel.parse::<UsbSelector>().unwrap().matches_info(&d),
+                want,
+                "{sel}"
+            );
+        }
+    }
 
     #[test]
     fn selectors() {
