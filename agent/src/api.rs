@@ -38,8 +38,12 @@ pub struct Devices {
     /// A still capture is in progress (the preview shares the camera's lock frame by frame; this is what makes
     /// a second capture "busy" at once while a capture waits out a preview frame).
     pub camera_capturing: std::sync::atomic::AtomicBool,
+    /// A finger capture is in progress (the supervisor's health check shares the scanner's lock).
+    pub fingerprint_capturing: std::sync::atomic::AtomicBool,
     /// Whether the camera is attached (`None`: cannot tell now), asked by the supervisor about once a second.
     pub camera_present: Option<CameraProbe>,
+    /// How often an idle fingerprint scanner is asked whether it answers (`None`: never).
+    pub health_every: Option<Duration>,
 }
 
 /// See [`Devices::camera_present`].
@@ -310,6 +314,8 @@ async fn devices(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
             "missing"
         } else if s.telemetry.is_present(role) == Some(false) {
             "unplugged"
+        } else if s.telemetry.is_healthy(role) == Some(false) {
+            "unresponsive"
         } else if busy {
             "busy"
         } else {
@@ -318,7 +324,7 @@ async fn devices(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
     };
     Json(serde_json::json!({
         "document": status("document", d.document.is_some(), d.document.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
-        "fingerprint": status("fingerprint", d.fingerprint.is_some(), d.fingerprint.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
+        "fingerprint": status("fingerprint", d.fingerprint.is_some(), d.fingerprint_capturing.load(std::sync::atomic::Ordering::Acquire)),
         "camera": status("camera", d.camera.is_some(), d.camera_capturing.load(std::sync::atomic::Ordering::Acquire)),
     }))
 }
@@ -440,7 +446,9 @@ async fn capture_finger(
         .fingerprint
         .as_ref()
         .ok_or_else(|| missing("fingerprint scanner"))?;
-    let mut scanner = scanner.try_lock().map_err(|_| busy("fingerprint scanner"))?;
+    let _claim = Claim::take(&s.devices.fingerprint_capturing).ok_or_else(|| busy("fingerprint scanner"))?;
+    // Waits out a health check in flight; a second capture was refused by the claim.
+    let mut scanner = scanner.lock().await;
     let what = format!("finger/{position}");
     let t = &s.telemetry;
     let failed = |e: tamga_drivers::zfm::ScannerError| {

@@ -116,7 +116,10 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
         tamga_bundle::pki::cert_info(&tamga_bundle::pki::certs_from_pem(&central)?[0])?.public_point;
     std::fs::create_dir_all(&cfg.paths.data_dir)?;
     let outbox = Outbox::open(&cfg.paths.data_dir, cfg.outbox.reserve_bytes)?;
-    let mut devices = Devices::default();
+    let mut devices = Devices {
+        health_every: Some(Duration::from_secs(10)),
+        ..Devices::default()
+    };
     for d in &cfg.devices {
         let profile = catalog.get(&d.profile)?;
         let info = device_info(profile, profile_digest(&profile.name));

@@ -2,7 +2,8 @@
 //! device node appears and disappears with the plug; udev symlinks likewise) and the outbox for changes, and tells
 //! the event stream. The drivers reconnect on their own at the next transaction (with their own backoff); the
 //! supervisor is what makes a removal visible before the operator presses a button. The camera is looked for on
-//! the USB bus (by its selector) about once a second.
+//! the USB bus (by its selector) about once a second. An idle fingerprint scanner is asked every `health_every`
+//! whether it answers (a module that lost power behind a still-present USB-serial adapter shows up here).
 
 use crate::api::ApiState;
 use crate::telemetry::Event;
@@ -18,6 +19,7 @@ pub fn spawn(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
         let (_, mut closing) = state.telemetry.subscribe();
         let mut last_outbox = None;
         let mut tick: u32 = 0;
+        let mut last_health = tokio::time::Instant::now();
         loop {
             for (role, path) in &state.devices.watch {
                 // `exists` follows symlinks: a dangling udev link counts as removed.
@@ -33,6 +35,27 @@ pub fn spawn(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
                         .flatten();
                 if let Some(p) = present {
                     state.telemetry.presence("camera", p);
+                }
+            }
+            if let (Some(every), Some((scanner, _))) =
+                (state.devices.health_every, &state.devices.fingerprint)
+                && last_health.elapsed() >= every
+            {
+                last_health = tokio::time::Instant::now();
+                // Only an idle scanner is asked; a capture in progress is its own health check.
+                let capturing = state
+                    .devices
+                    .fingerprint_capturing
+                    .load(std::sync::atomic::Ordering::Acquire);
+                if !capturing && let Ok(mut sc) = scanner.try_lock() {
+                    let r = tokio::time::timeout(
+                        Duration::from_secs(3),
+                        sc.health_check(Duration::from_millis(500)),
+                    )
+                    .await
+                    .map_err(|_| "no answer within 3 s".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                    state.telemetry.health("fingerprint", r);
                 }
             }
             tick = tick.wrapping_add(1);

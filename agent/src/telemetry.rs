@@ -68,6 +68,10 @@ pub enum DeviceState {
     Removed,
     /// A transaction with it failed.
     Failed,
+    /// It stopped answering the supervisor's health check.
+    Unresponsive,
+    /// It answers the health check again.
+    Responsive,
 }
 
 /// Events and counters, shared by the API handlers and the supervisor.
@@ -80,6 +84,7 @@ pub struct Telemetry {
     captures: Mutex<BTreeMap<(String, &'static str), u64>>,
     device_errors: Mutex<BTreeMap<&'static str, u64>>,
     present: Mutex<BTreeMap<&'static str, bool>>,
+    healthy: Mutex<BTreeMap<&'static str, bool>>,
     events_dropped: AtomicU64,
 }
 
@@ -93,6 +98,7 @@ impl Default for Telemetry {
             captures: Mutex::default(),
             device_errors: Mutex::default(),
             present: Mutex::default(),
+            healthy: Mutex::default(),
             events_dropped: AtomicU64::new(0),
         }
     }
@@ -205,6 +211,31 @@ impl Telemetry {
         }
     }
 
+    /// Records a health check; emits `unresponsive`/`responsive` when the answer changes.
+    pub fn health(&self, role: &'static str, result: Result<(), String>) {
+        let ok = result.is_ok();
+        let before = match self.healthy.lock() {
+            Ok(mut m) => m.insert(role, ok),
+            Err(_) => return,
+        };
+        if before != Some(ok) && (before.is_some() || !ok) {
+            self.emit(Event::Device {
+                role,
+                state: if ok {
+                    DeviceState::Responsive
+                } else {
+                    DeviceState::Unresponsive
+                },
+                detail: result.err(),
+            });
+        }
+    }
+
+    /// Whether `role` answered its last health check (`None`: not checked).
+    pub fn is_healthy(&self, role: &str) -> Option<bool> {
+        self.healthy.lock().ok()?.get(role).copied()
+    }
+
     /// Whether the supervisor last saw `role` present (`None`: not supervised).
     pub fn is_present(&self, role: &str) -> Option<bool> {
         self.present.lock().ok()?.get(role).copied()
@@ -284,6 +315,21 @@ impl Telemetry {
             "gauge",
             "1 when the supervised device's port is present.",
             present,
+        );
+        let healthy = self
+            .healthy
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (format!("{{role=\"{k}\"}}"), if *v { 1.0 } else { 0.0 }))
+                    .collect()
+            })
+            .unwrap_or_default();
+        family(
+            "tamga_device_healthy",
+            "gauge",
+            "1 when the device answered its last health check.",
+            healthy,
         );
         family(
             "tamga_events_dropped_total",

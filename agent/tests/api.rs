@@ -123,6 +123,8 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
                 ("fingerprint", zfm.path().to_owned()),
             ],
             camera_capturing: Default::default(),
+            fingerprint_capturing: Default::default(),
+            health_every: Some(Duration::from_millis(400)),
             camera_present: Some(Box::new({
                 let c = cam.clone();
                 move || Some(c.is_plugged())
@@ -920,4 +922,37 @@ async fn the_camera_unplugged_and_back_is_seen_without_a_capture() {
     .await;
     let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
     assert_eq!(d["camera"], "ready", "{d}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanner_that_stops_answering_while_idle_is_reported_and_its_recovery_too() {
+    let r = rig().await;
+    let mut events = r.get("/v1/events").send().await.unwrap();
+    let (mut buf, mut seen) = (String::new(), Vec::new());
+    // Powered off behind its (still present) USB-serial adapter: the next commands get no answer.
+    r.zfm.inject(tamga_sim::zfm::ZfmFault::Silence { replies: 2 });
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "device" && v["role"] == "fingerprint" && v["state"] == "unresponsive"
+    })
+    .await;
+    let detail = seen.last().unwrap().1["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("did not answer"), "{detail}");
+    // Power back: the supervisor's next checks reconnect and say so.
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "device" && v["role"] == "fingerprint" && v["state"] == "responsive"
+    })
+    .await;
+    let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["fingerprint"], "ready", "{d}");
+    let m = r.get("/v1/metrics").send().await.unwrap().text().await.unwrap();
+    assert_eq!(metric(&m, "tamga_device_healthy{role=\"fingerprint\"}"), 1.0);
+    // And a capture works.
+    let id = r.session().await;
+    r.zfm.place_finger(FingerSpec::good(5, 1, 256, 288, 500));
+    let f = r
+        .post(&format!("/v1/sessions/{id}/fingers/right-thumb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(f.status(), 200);
 }

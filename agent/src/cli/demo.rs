@@ -185,6 +185,8 @@ fn simulated_devices(
             ("fingerprint", zfm.path().to_owned()),
         ],
         camera_capturing: Default::default(),
+        fingerprint_capturing: Default::default(),
+        health_every: Some(std::time::Duration::from_secs(10)),
         camera_present: Some(Box::new({
             let c = cam.clone();
             move || Some(c.is_plugged())

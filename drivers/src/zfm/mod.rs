@@ -664,6 +664,14 @@ impl FingerprintScanner {
         })
     }
 
+    /// Whether the module answers: opens the port if needed (waiting up to `wait`) and reads its system parameters
+    /// (ReadSysPara, which every ZFM model has). A failure closes the port, so the next use reconnects.
+    #[tracing::instrument(name = "zfm_health", skip(self), fields(profile = %self.profile, port = %self.path.display()))]
+    pub async fn health_check(&mut self, wait: Duration) -> Result<(), ScannerError> {
+        self.connect(wait).await?;
+        self.link(|c| Box::pin(c.read_sys_para())).await.map(drop)
+    }
+
     /// System parameters, product information and firmware version where the model has them.
     pub async fn info(&mut self) -> Result<ModuleInfo, ScannerError> {
         let system = self.link(|c| Box::pin(c.read_sys_para())).await?;
