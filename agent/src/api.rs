@@ -307,26 +307,73 @@ async fn health(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok", "station_id": s.station_id}))
 }
 
-async fn devices(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
+/// The device roles.
+const ROLES: [&str; 3] = ["document", "fingerprint", "camera"];
+
+/// A role's status and description (`None`: not a role).
+fn device_status<'a>(s: &'a ApiState, role: &str) -> Option<(&'static str, Option<&'a Device>)> {
+    use std::sync::atomic::Ordering;
     let d = &s.devices;
-    let status = |role: &str, present: bool, busy: bool| {
-        if !present {
-            "missing"
-        } else if s.telemetry.is_present(role) == Some(false) {
-            "unplugged"
-        } else if s.telemetry.is_healthy(role) == Some(false) {
-            "unresponsive"
-        } else if busy {
-            "busy"
-        } else {
-            "ready"
-        }
+    let (info, busy) = match role {
+        "document" => (
+            d.document.as_ref().map(|(_, i)| i),
+            d.document.as_ref().is_some_and(|(m, _)| m.try_lock().is_err()),
+        ),
+        "fingerprint" => (
+            d.fingerprint.as_ref().map(|(_, i)| i),
+            d.fingerprint_capturing.load(Ordering::Acquire),
+        ),
+        "camera" => (
+            d.camera.as_ref().map(|(_, i)| i),
+            d.camera_capturing.load(Ordering::Acquire),
+        ),
+        _ => return None,
     };
-    Json(serde_json::json!({
-        "document": status("document", d.document.is_some(), d.document.as_ref().is_some_and(|(m, _)| m.try_lock().is_err())),
-        "fingerprint": status("fingerprint", d.fingerprint.is_some(), d.fingerprint_capturing.load(std::sync::atomic::Ordering::Acquire)),
-        "camera": status("camera", d.camera.is_some(), d.camera_capturing.load(std::sync::atomic::Ordering::Acquire)),
+    let status = if info.is_none() {
+        "missing"
+    } else if s.telemetry.is_present(role) == Some(false) {
+        "unplugged"
+    } else if s.telemetry.is_healthy(role) == Some(false) {
+        "unresponsive"
+    } else if busy {
+        "busy"
+    } else {
+        "ready"
+    };
+    Some((status, info))
+}
+
+async fn devices(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for role in ROLES {
+        if let Some((status, _)) = device_status(&s, role) {
+            m.insert(role.to_owned(), status.into());
+        }
+    }
+    Json(m.into())
+}
+
+/// `GET /v1/devices/{role}`: status and what the device is (model, serial, firmware, profile and its digest).
+async fn device(State(s): State<Arc<ApiState>>, UrlPath(role): UrlPath<String>) -> ApiResult {
+    let (status, info) = device_status(&s, &role).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_role",
+            format!("`{role}` is not a device role"),
+            "use document, fingerprint or camera",
+        )
+    })?;
+    let info = info.ok_or_else(|| missing(&role))?;
+    Ok(Json(serde_json::json!({
+        "role": role,
+        "status": status,
+        "model": info.model,
+        "serial": info.serial,
+        "firmware": info.firmware,
+        "profile": info.profile,
+        "profile_sha256": info.profile_sha256,
     }))
+    .into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -810,6 +857,7 @@ pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/devices", get(devices))
+        .route("/v1/devices/{role}", get(device))
         .route("/v1/sessions", post(create_session))
         .route("/v1/sessions/{id}", get(session_state).delete(cancel))
         .route("/v1/sessions/{id}/document", post(read_document))

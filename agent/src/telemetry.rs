@@ -122,6 +122,11 @@ impl Telemetry {
         (self.events.subscribe(), self.closing.subscribe())
     }
 
+    /// The shutdown signal alone (for background tasks).
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
     /// Ends every event stream (so a graceful shutdown does not wait on open pages).
     pub fn close(&self) {
         let _ = self.closing.send(true);

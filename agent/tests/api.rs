@@ -490,6 +490,7 @@ async fn the_served_api_is_the_documented_one() {
             rig.base,
             op.0.replace("{id}", "no-such-id")
                 .replace("{position}", "right-thumb")
+                .replace("{role}", "fingerprint")
         );
         let method = reqwest::Method::from_bytes(op.1.as_bytes()).unwrap();
         let body = match op.0.as_str() {
@@ -955,4 +956,38 @@ async fn a_scanner_that_stops_answering_while_idle_is_reported_and_its_recovery_
         .await
         .unwrap();
     assert_eq!(f.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_device_says_what_it_is() {
+    let r = rig().await;
+    let d: serde_json::Value = r
+        .get("/v1/devices/fingerprint")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            d["role"].as_str(),
+            d["status"].as_str(),
+            d["model"].as_str(),
+            d["profile"].as_str()
+        ),
+        (
+            Some("fingerprint"),
+            Some("ready"),
+            Some("R307"),
+            Some("zhiantec-r307")
+        ),
+        "{d}"
+    );
+    let bad = r.get("/v1/devices/scanner").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        bad.json::<serde_json::Value>().await.unwrap()["error"],
+        "bad_role"
+    );
 }
