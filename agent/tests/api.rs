@@ -223,6 +223,17 @@ async fn security_a_web_page_cannot_get_around() {
     let body: serde_json::Value = no_token.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized");
     assert!(body["action"].as_str().unwrap().contains("api.token"));
+    // A wrong token of the right shape, and one that is a prefix of the right one.
+    for wrong in ["0".repeat(64), r.token[..32].to_owned()] {
+        let w = r
+            .http
+            .get(format!("{}/v1/health", r.base))
+            .bearer_auth(wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(w.status(), 401);
+    }
     // DNS rebinding: the browser sends the attacker's host name.
     let rebound = r
         .get("/v1/health")
