@@ -199,39 +199,42 @@ impl Telemetry {
     /// Records a device's presence; emits `arrived`/`removed` when it changes (not for the first sighting of a
     /// present device).
     pub fn presence(&self, role: &'static str, present: bool) {
-        let before = match self.present.lock() {
-            Ok(mut m) => m.insert(role, present),
-            Err(_) => return,
-        };
-        if before != Some(present) && (before.is_some() || !present) {
-            self.emit(Event::Device {
-                role,
-                state: if present {
-                    DeviceState::Arrived
-                } else {
-                    DeviceState::Removed
-                },
-                detail: None,
-            });
-        }
+        self.transition(
+            &self.present,
+            role,
+            present,
+            [DeviceState::Arrived, DeviceState::Removed],
+            None,
+        );
     }
 
-    /// Records a health check; emits `unresponsive`/`responsive` when the answer changes.
+    /// Records a health check; emits `responsive`/`unresponsive` when the answer changes (not for a first good
+    /// answer).
     pub fn health(&self, role: &'static str, result: Result<(), String>) {
         let ok = result.is_ok();
-        let before = match self.healthy.lock() {
-            Ok(mut m) => m.insert(role, ok),
+        let states = [DeviceState::Responsive, DeviceState::Unresponsive];
+        self.transition(&self.healthy, role, ok, states, result.err());
+    }
+
+    /// Stores `role`'s new yes/no and emits `states[0]` (yes) or `states[1]` (no) when it changed; a first "yes"
+    /// is the normal state and says nothing.
+    fn transition(
+        &self,
+        m: &Mutex<BTreeMap<&'static str, bool>>,
+        role: &'static str,
+        now: bool,
+        states: [DeviceState; 2],
+        detail: Option<String>,
+    ) {
+        let before = match m.lock() {
+            Ok(mut m) => m.insert(role, now),
             Err(_) => return,
         };
-        if before != Some(ok) && (before.is_some() || !ok) {
+        if before != Some(now) && (before.is_some() || !now) {
             self.emit(Event::Device {
                 role,
-                state: if ok {
-                    DeviceState::Responsive
-                } else {
-                    DeviceState::Unresponsive
-                },
-                detail: result.err(),
+                state: states[usize::from(!now)],
+                detail,
             });
         }
     }
@@ -306,30 +309,23 @@ impl Telemetry {
             "Failed device transactions by role.",
             map(&self.device_errors, "role"),
         );
-        let present = self
-            .present
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (format!("{{role=\"{k}\"}}"), if *v { 1.0 } else { 0.0 }))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let flags = |m: &Mutex<BTreeMap<&'static str, bool>>| -> Vec<(String, f64)> {
+            m.lock()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (format!("{{role=\"{k}\"}}"), f64::from(u8::from(*v))))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let present = flags(&self.present);
         family(
             "tamga_device_present",
             "gauge",
             "1 when the supervised device's port is present.",
             present,
         );
-        let healthy = self
-            .healthy
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (format!("{{role=\"{k}\"}}"), if *v { 1.0 } else { 0.0 }))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let healthy = flags(&self.healthy);
         family(
             "tamga_device_healthy",
             "gauge",

@@ -198,6 +198,36 @@ impl Rig {
             .unwrap()
             .to_owned()
     }
+    /// GET as JSON.
+    async fn json(&self, path: &str) -> serde_json::Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+    /// Lays a good finger on the scanner and captures it for `pos`; the capture must succeed.
+    async fn finger(&self, id: &str, pos: FingerPosition, seed: u64) -> serde_json::Value {
+        self.zfm
+            .place_finger(FingerSpec::good(seed, pos.code(), 256, 288, 500));
+        let name = serde_json::to_value(pos).unwrap().as_str().unwrap().to_owned();
+        let f = self
+            .post(&format!("/v1/sessions/{id}/fingers/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(f.status(), 200, "{name}: {}", f.text().await.unwrap());
+        f.json().await.unwrap()
+    }
+    /// Finalizes the session; it must succeed. Returns the bundle id.
+    async fn finalize(&self, id: &str) -> String {
+        let done = self
+            .post(&format!("/v1/sessions/{id}/finalize"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 200);
+        done.json::<serde_json::Value>().await.unwrap()["bundle_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
     /// Reads the document: the request waits on the reader; the passport is laid on it a moment later.
     async fn document(&self, id: &str) -> reqwest::Response {
         let mrz = self.mrz.clone();
@@ -290,16 +320,8 @@ async fn a_whole_applicant_through_the_api() {
     assert_eq!(face.status(), 200);
     assert_eq!(face.json::<serde_json::Value>().await.unwrap()["accepted"], true);
     for pos in FingerPosition::ALL.into_iter().take(9) {
-        r.zfm.place_finger(FingerSpec::good(5, pos.code(), 256, 288, 500));
-        let name = serde_json::to_value(pos).unwrap().as_str().unwrap().to_owned();
-        let f = r
-            .post(&format!("/v1/sessions/{id}/fingers/{name}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(f.status(), 200, "{name}: {}", f.text().await.unwrap());
-        let v: serde_json::Value = f.json().await.unwrap();
-        assert_eq!(v["next"]["next"], "accepted", "{name}: {v}");
+        let v = r.finger(&id, pos, 5).await;
+        assert_eq!(v["next"]["next"], "accepted", "{pos:?}: {v}");
     }
     // Finalize too early: the left little finger has no decision.
     let early = r
@@ -320,26 +342,10 @@ async fn a_whole_applicant_through_the_api() {
         .await
         .unwrap();
     assert_eq!(e.status(), 200);
-    let done = r
-        .post(&format!("/v1/sessions/{id}/finalize"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200);
-    let bundle_id = done.json::<serde_json::Value>().await.unwrap()["bundle_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b: serde_json::Value = r
-        .get(&format!("/v1/bundles/{bundle_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bundle_id = r.finalize(&id).await;
+    let b = r.json(&format!("/v1/bundles/{bundle_id}")).await;
     assert_eq!(b["state"], "queued");
-    let o: serde_json::Value = r.get("/v1/outbox").send().await.unwrap().json().await.unwrap();
+    let o = r.json("/v1/outbox").await;
     assert_eq!(o["queued"], 1);
     // The session is gone once finalized.
     assert_eq!(
@@ -658,17 +664,10 @@ async fn a_scanner_unplugged_mid_capture_is_seen_on_the_event_stream_and_the_ses
         .collect();
     assert_eq!(stages.first().map(String::as_str), Some("started"), "{seen:?}");
     assert_eq!(stages.last().map(String::as_str), Some("failed"), "{seen:?}");
-    let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    let d = r.json("/v1/devices").await;
     assert_eq!(d["fingerprint"], "unplugged", "{d}");
     // The session survives; the thumb is still to do.
-    let st: serde_json::Value = r
-        .get(&format!("/v1/sessions/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st = r.json(&format!("/v1/sessions/{id}")).await;
     assert_eq!(st["fingers"]["right-thumb"]["state"], "pending", "{st}");
 
     // Plugged back in: the stream says so, and the capture works with progress events.
@@ -761,37 +760,14 @@ async fn central_down_during_the_session_the_applicant_is_saved_and_delivered_wh
     let face = r.post(&format!("/v1/sessions/{id}/face")).send().await.unwrap();
     assert_eq!(face.status(), 200);
     for pos in FingerPosition::ALL {
-        r.zfm.place_finger(FingerSpec::good(9, pos.code(), 256, 288, 500));
-        let name = serde_json::to_value(pos).unwrap().as_str().unwrap().to_owned();
-        let f = r
-            .post(&format!("/v1/sessions/{id}/fingers/{name}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(f.status(), 200, "{name}: {}", f.text().await.unwrap());
+        r.finger(&id, pos, 9).await;
     }
     // The operator is told "saved" although the central system is unreachable.
-    let done = r
-        .post(&format!("/v1/sessions/{id}/finalize"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200);
-    let bundle_id = done.json::<serde_json::Value>().await.unwrap()["bundle_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bundle_id = r.finalize(&id).await;
     // The uplink tries and says why it could not deliver; the bundle waits in the outbox.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let b: serde_json::Value = r
-            .get(&format!("/v1/bundles/{bundle_id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let b = r.json(&format!("/v1/bundles/{bundle_id}")).await;
         if b["last_error"]
             .as_str()
             .is_some_and(|e| e.contains("unreachable"))
@@ -824,14 +800,7 @@ async fn central_down_during_the_session_the_applicant_is_saved_and_delivered_wh
         n == "outbox" && v["delivered"] == 1
     })
     .await;
-    let b: serde_json::Value = r
-        .get(&format!("/v1/bundles/{bundle_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let b = r.json(&format!("/v1/bundles/{bundle_id}")).await;
     assert_eq!(b["state"], "delivered", "{b}");
     assert!(
         b["receipt"].as_str().is_some_and(|j| j.split('.').count() == 3),
@@ -925,14 +894,14 @@ async fn the_camera_unplugged_and_back_is_seen_without_a_capture() {
         n == "device" && v["role"] == "camera" && v["state"] == "removed"
     })
     .await;
-    let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    let d = r.json("/v1/devices").await;
     assert_eq!(d["camera"], "unplugged", "{d}");
     r.cam.replug();
     read_events(&mut events, &mut buf, &mut seen, |n, v| {
         n == "device" && v["role"] == "camera" && v["state"] == "arrived"
     })
     .await;
-    let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    let d = r.json("/v1/devices").await;
     assert_eq!(d["camera"], "ready", "{d}");
 }
 
@@ -954,7 +923,7 @@ async fn a_scanner_that_stops_answering_while_idle_is_reported_and_its_recovery_
         n == "device" && v["role"] == "fingerprint" && v["state"] == "responsive"
     })
     .await;
-    let d: serde_json::Value = r.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    let d = r.json("/v1/devices").await;
     assert_eq!(d["fingerprint"], "ready", "{d}");
     let m = r.get("/v1/metrics").send().await.unwrap().text().await.unwrap();
     assert_eq!(metric(&m, "tamga_device_healthy{role=\"fingerprint\"}"), 1.0);
@@ -972,14 +941,7 @@ async fn a_scanner_that_stops_answering_while_idle_is_reported_and_its_recovery_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_device_says_what_it_is() {
     let r = rig().await;
-    let d: serde_json::Value = r
-        .get("/v1/devices/fingerprint")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d = r.json("/v1/devices/fingerprint").await;
     assert_eq!(
         (
             d["role"].as_str(),
