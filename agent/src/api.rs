@@ -192,6 +192,28 @@ fn no_session(id: &str) -> ApiError {
     )
 }
 
+/// The outbox, or a typed error if a panic poisoned its lock.
+fn outbox(s: &ApiState) -> Result<std::sync::MutexGuard<'_, Outbox>, ApiError> {
+    s.outbox.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "outbox lock",
+            "restart the agent",
+        )
+    })
+}
+
+/// An outbox database error.
+fn outbox_failed(e: crate::outbox::OutboxError) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        e.to_string(),
+        "call the technician",
+    )
+}
+
 fn busy(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
@@ -382,25 +404,14 @@ struct NewSession {
 }
 
 async fn create_session(State(s): State<Arc<ApiState>>, Body(b): Body<NewSession>) -> ApiResult {
-    s.outbox
-        .lock()
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "outbox lock",
-                "restart the agent",
-            )
-        })?
-        .check_reserve(0)
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "disk_reserve",
-                e.to_string(),
-                "ask the technician to free disk space",
-            )
-        })?;
+    outbox(&s)?.check_reserve(0).map_err(|e| {
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk_reserve",
+            e.to_string(),
+            "ask the technician to free disk space",
+        )
+    })?;
     let session = ApplicantSession::new(&b.operator_id, s.policy.clone(), s.photo_policy.clone());
     let id = session.id().to_owned();
     s.sessions.lock().await.insert(id.clone(), session);
@@ -600,14 +611,7 @@ fn session_error(e: SessionError) -> ApiError {
 async fn finalize(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
     let mut sessions = s.sessions.lock().await;
     let sess = sessions.remove(&id).ok_or_else(|| no_session(&id))?;
-    let mut outbox = s.outbox.lock().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "outbox lock",
-            "restart the agent",
-        )
-    })?;
+    let mut outbox = outbox(&s)?;
     match sess.finalize(&s.signer, &s.central_point, &mut outbox, &s.centre_id) {
         Ok(done) => {
             s.telemetry
@@ -634,58 +638,19 @@ async fn cancel(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) ->
 }
 
 async fn outbox_status(State(s): State<Arc<ApiState>>) -> ApiResult {
-    let stats = s
-        .outbox
-        .lock()
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "outbox lock",
-                "restart the agent",
-            )
-        })?
-        .stats()
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-                "call the technician",
-            )
-        })?;
+    let stats = outbox(&s)?.stats().map_err(outbox_failed)?;
     Ok(Json(stats).into_response())
 }
 
 async fn bundle_status(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    let st = s
-        .outbox
-        .lock()
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "outbox lock",
-                "restart the agent",
-            )
-        })?
-        .status(&id)
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-                "call the technician",
-            )
-        })?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_bundle",
-                format!("no bundle `{id}`"),
-                "check the id",
-            )
-        })?;
+    let st = outbox(&s)?.status(&id).map_err(outbox_failed)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_bundle",
+            format!("no bundle `{id}`"),
+            "check the id",
+        )
+    })?;
     Ok(Json(st).into_response())
 }
 
