@@ -84,6 +84,8 @@ pub struct ApiState {
     pub allowed_origins: Vec<String>,
     pub station_id: String,
     pub centre_id: String,
+    /// The operator page's language when the operator has not chosen one (`en`, `ru` or `kk`).
+    pub language: String,
     pub policy: Policy,
     pub photo_policy: PhotoPolicy,
     pub devices: Devices,
@@ -329,6 +331,17 @@ async fn health(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok", "station_id": s.station_id}))
 }
 
+/// `GET /v1/station`: who this station is, the page's default language, and the link to the central system.
+async fn station(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "station_id": s.station_id,
+        "centre_id": s.centre_id,
+        "language": s.language,
+        "languages": crate::ui::LANGUAGES,
+        "link": s.telemetry.link_state(),
+    }))
+}
+
 /// The device roles.
 const ROLES: [&str; 3] = ["document", "fingerprint", "camera"];
 
@@ -484,18 +497,68 @@ async fn take_photo(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>
     Ok(Json(report).into_response())
 }
 
-async fn capture_finger(
+/// `GET /v1/sessions/{id}/face`: the accepted photo's crop as it will be sent.
+async fn face_crop(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let sessions = s.sessions.lock().await;
+    let sess = sessions.get(&id).ok_or_else(|| no_session(&id))?;
+    let jpeg = sess.face_jpeg().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_image",
+            "no accepted photo in this session yet",
+            "take the photo",
+        )
+    })?;
+    Ok(image_response("image/jpeg", jpeg.to_vec()))
+}
+
+/// `GET /v1/sessions/{id}/fingers/{position}`: the finger's best image as it will be sent.
+async fn finger_image(
     State(s): State<Arc<ApiState>>,
     UrlPath((id, position)): UrlPath<(String, String)>,
 ) -> ApiResult {
-    let pos = <FingerPosition as clap::ValueEnum>::from_str(&position, true).map_err(|_| {
+    let pos = finger_position(&position)?;
+    let sessions = s.sessions.lock().await;
+    let sess = sessions.get(&id).ok_or_else(|| no_session(&id))?;
+    let png = sess.finger_png(pos).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_image",
+            format!("no image of the {} in this session", pos.label()),
+            "capture the finger",
+        )
+    })?;
+    Ok(image_response("image/png", png.to_vec()))
+}
+
+fn image_response(content_type: &'static str, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// A finger position from the URL, or a typed error.
+fn finger_position(position: &str) -> Result<FingerPosition, ApiError> {
+    <FingerPosition as clap::ValueEnum>::from_str(position, true).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_position",
             format!("`{position}` is not a finger position"),
             "use right-thumb ... left-little",
         )
-    })?;
+    })
+}
+
+async fn capture_finger(
+    State(s): State<Arc<ApiState>>,
+    UrlPath((id, position)): UrlPath<(String, String)>,
+) -> ApiResult {
+    let pos = finger_position(&position)?;
     if !s.sessions.lock().await.contains_key(&id) {
         return Err(no_session(&id));
     }
@@ -560,14 +623,7 @@ async fn declare_exception(
     UrlPath((id, position)): UrlPath<(String, String)>,
     Body(b): Body<ExceptionBody>,
 ) -> ApiResult {
-    let pos = <FingerPosition as clap::ValueEnum>::from_str(&position, true).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_position",
-            format!("`{position}` is not a finger position"),
-            "use right-thumb ... left-little",
-        )
-    })?;
+    let pos = finger_position(&position)?;
     let mut sessions = s.sessions.lock().await;
     let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
     sess.declare_exception(pos, b.reason);
@@ -821,13 +877,17 @@ async fn metrics(State(s): State<Arc<ApiState>>) -> Response {
 pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
     Router::new()
         .route("/v1/health", get(health))
+        .route("/v1/station", get(station))
         .route("/v1/devices", get(devices))
         .route("/v1/devices/{role}", get(device))
         .route("/v1/sessions", post(create_session))
         .route("/v1/sessions/{id}", get(session_state).delete(cancel))
         .route("/v1/sessions/{id}/document", post(read_document))
-        .route("/v1/sessions/{id}/face", post(take_photo))
-        .route("/v1/sessions/{id}/fingers/{position}", post(capture_finger))
+        .route("/v1/sessions/{id}/face", get(face_crop).post(take_photo))
+        .route(
+            "/v1/sessions/{id}/fingers/{position}",
+            get(finger_image).post(capture_finger),
+        )
         .route(
             "/v1/sessions/{id}/fingers/{position}/exception",
             post(declare_exception),
@@ -842,7 +902,8 @@ pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::ui::router(state.hosts.clone()))
 }
 
 /// Reads the API token from `data_dir/api.token`, creating it (mode 0600, 256 random bits) at first start.

@@ -32,11 +32,18 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let stop = Arc::new(tokio::sync::Notify::new());
     let loop_task = uplink.map(|up| {
-        let (outbox, stop) = (state.outbox.clone(), stop.clone());
+        let (outbox, stop, st) = (state.outbox.clone(), stop.clone(), state.clone());
         tokio::spawn(async move {
             loop {
-                if let Err(e) = up.drain(&outbox).await {
-                    warn!(error = %e, "uplink drain failed");
+                let now_ms = || (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+                match up.drain(&outbox).await {
+                    Ok(r) if r.delivered > 0 || r.quarantined > 0 => st.telemetry.link(true, None, now_ms()),
+                    Ok(r) if r.retried > 0 => st.telemetry.link(false, r.last_error, now_ms()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(error = %e, "uplink drain failed");
+                        st.telemetry.link(false, Some(e.to_string()), now_ms());
+                    }
                 }
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -158,12 +165,20 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
         }
     }
     let port = cfg.api.listen.port();
+    // The operator page is served from the API's own address, so its origins are always allowed.
+    let mut allowed_origins = cfg.api.allowed_origins.clone();
+    for own in [format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")] {
+        if !allowed_origins.contains(&own) {
+            allowed_origins.push(own);
+        }
+    }
     let state = Arc::new(ApiState {
         token: crate::api::token(&cfg.paths.data_dir)?,
         hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
-        allowed_origins: cfg.api.allowed_origins.clone(),
+        allowed_origins,
         station_id: cfg.station.id.clone(),
         centre_id: cfg.station.centre.clone(),
+        language: cfg.ui.language.clone(),
         policy: cfg.fingerprint_policy.clone(),
         photo_policy: cfg.photo_policy.clone(),
         devices,

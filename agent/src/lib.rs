@@ -27,4 +27,5 @@ pub mod session;
 pub mod station;
 pub mod supervisor;
 pub mod telemetry;
+pub mod ui;
 pub mod uplink;

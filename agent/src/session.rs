@@ -40,8 +40,12 @@ pub struct SessionState {
     pub document: Option<serde_json::Value>,
     pub face_accepted: bool,
     pub face_attempts: u32,
+    /// The last photo's check report (accepted or not), so a reloaded page shows it again.
+    pub face_report: Option<serde_json::Value>,
     pub fingers: BTreeMap<FingerPosition, FingerState>,
     pub missing: Vec<FingerPosition>,
+    /// The best image's quality per captured finger (score and findings).
+    pub finger_quality: BTreeMap<FingerPosition, serde_json::Value>,
     pub ready: bool,
 }
 
@@ -63,6 +67,7 @@ pub struct ApplicantSession {
     document: Option<tamga_mrz::Mrz>,
     face: Option<FaceItem>,
     face_attempts: u32,
+    face_report: Option<serde_json::Value>,
     fingers: TenFingers,
     best: BTreeMap<FingerPosition, FingerItem>,
 }
@@ -78,6 +83,7 @@ impl ApplicantSession {
             document: None,
             face: None,
             face_attempts: 0,
+            face_report: None,
             fingers: TenFingers::default(),
             best: BTreeMap::new(),
         }
@@ -97,6 +103,7 @@ impl ApplicantSession {
         self.face_attempts += 1;
         let img = decode(photo).map_err(|e| SessionError::Photo(e.to_string()))?;
         let report = check_photo(&img, &self.photo_policy);
+        self.face_report = serde_json::to_value(&report).ok();
         if report.accepted {
             let crop = crop_jpeg(&img, &report, &self.photo_policy)
                 .map_err(|e| SessionError::Photo(e.to_string()))?;
@@ -161,6 +168,16 @@ impl ApplicantSession {
     }
 
     /// Declares that a finger cannot be captured; its images, if any, are dropped.
+    /// The accepted photo's 35x45 crop as it will be sent (JPEG).
+    pub fn face_jpeg(&self) -> Option<&[u8]> {
+        self.face.as_ref().map(|f| f.jpeg.as_slice())
+    }
+
+    /// The best image of a finger as it will be sent (PNG).
+    pub fn finger_png(&self, position: FingerPosition) -> Option<&[u8]> {
+        self.best.get(&position).map(|b| b.png.as_slice())
+    }
+
     pub fn declare_exception(&mut self, position: FingerPosition, reason: ExceptionReason) {
         self.fingers.declare_exception(position, reason);
         self.best.remove(&position);
@@ -173,7 +190,9 @@ impl ApplicantSession {
             document: self.document.as_ref().and_then(|d| serde_json::to_value(d).ok()),
             face_accepted: self.face.is_some(),
             face_attempts: self.face_attempts,
+            face_report: self.face_report.clone(),
             fingers: self.fingers.fingers.clone(),
+            finger_quality: self.best.iter().map(|(p, b)| (*p, b.quality.clone())).collect(),
             ready: missing.is_empty()
                 && self.face.is_some()
                 && self.document.as_ref().is_some_and(|d| d.valid),

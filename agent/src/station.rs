@@ -17,6 +17,8 @@ pub struct StationConfig {
     #[serde(default)]
     pub api: Api,
     #[serde(default)]
+    pub ui: Ui,
+    #[serde(default)]
     pub outbox: OutboxSettings,
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
@@ -52,6 +54,22 @@ pub struct Central {
     pub url: String,
     #[serde(default = "four")]
     pub concurrency: usize,
+}
+
+/// The operator page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ui {
+    /// The page's language until the operator picks another: `en`, `ru` or `kk`.
+    pub language: String,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Ui {
+            language: "ru".into(),
+        }
+    }
 }
 
 fn four() -> usize {
@@ -182,6 +200,16 @@ impl StationConfig {
                 format!("`{o}`: list exact origins such as http://127.0.0.1:4501; no wildcards"),
             );
         }
+        if !crate::ui::LANGUAGES.contains(&c.ui.language.as_str()) {
+            return bad(
+                "ui.language",
+                format!(
+                    "`{}` has no message file; use one of {}",
+                    c.ui.language,
+                    crate::ui::LANGUAGES.join(", ")
+                ),
+            );
+        }
         for (i, d) in c.devices.iter().enumerate() {
             let key = format!("devices[{i}]");
             match d.role.as_str() {
@@ -238,6 +266,9 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("devices[2].role"), "{e}");
+        let e = StationConfig::parse("s.toml", &EXAMPLE.replace("language = \"ru\"", "language = \"de\""))
+            .unwrap_err();
+        assert!(e.to_string().contains("ui.language") && e.to_string().contains("en, ru, kk"), "{e}");
         let e = StationConfig::parse("s.toml", &EXAMPLE.replace("[central]", "[centrall]")).unwrap_err();
         assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
     }

@@ -44,6 +44,21 @@ pub enum Event {
     },
     /// The outbox's counts changed.
     Outbox(crate::outbox::Stats),
+    /// The link to the central system changed: `up` (an upload went through) or `down` (uploads fail).
+    Link(LinkState),
+}
+
+/// What the uplink last learned of the central system.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkState {
+    /// `unknown` (nothing sent yet), `up` or `down`.
+    pub state: &'static str,
+    /// Why it is down (the last upload's error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// When it last changed (Unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<i64>,
 }
 
 impl Event {
@@ -54,6 +69,7 @@ impl Event {
             Event::Session { .. } => "session",
             Event::Capture { .. } => "capture",
             Event::Outbox(_) => "outbox",
+            Event::Link(_) => "link",
         }
     }
 }
@@ -86,6 +102,7 @@ pub struct Telemetry {
     present: Mutex<BTreeMap<&'static str, bool>>,
     healthy: Mutex<BTreeMap<&'static str, bool>>,
     events_dropped: AtomicU64,
+    link: Mutex<LinkState>,
 }
 
 impl Default for Telemetry {
@@ -100,6 +117,11 @@ impl Default for Telemetry {
             present: Mutex::default(),
             healthy: Mutex::default(),
             events_dropped: AtomicU64::new(0),
+            link: Mutex::new(LinkState {
+                state: "unknown",
+                detail: None,
+                since_ms: None,
+            }),
         }
     }
 }
@@ -237,6 +259,42 @@ impl Telemetry {
                 detail,
             });
         }
+    }
+
+    /// Records what an upload round learned of the link (`true`: something went through; `false`: uploads
+    /// failed with `detail`); emits a `link` event when the state changes.
+    pub fn link(&self, up: bool, detail: Option<String>, now_ms: i64) {
+        let state = if up { "up" } else { "down" };
+        let changed = match self.link.lock() {
+            Ok(mut l) if l.state != state => {
+                *l = LinkState {
+                    state,
+                    detail,
+                    since_ms: Some(now_ms),
+                };
+                Some(l.clone())
+            }
+            Ok(mut l) => {
+                l.detail = detail;
+                None
+            }
+            Err(_) => None,
+        };
+        if let Some(l) = changed {
+            self.emit(Event::Link(l));
+        }
+    }
+
+    /// The link's state as last learned.
+    pub fn link_state(&self) -> LinkState {
+        self.link.lock().map_or_else(
+            |_| LinkState {
+                state: "unknown",
+                detail: None,
+                since_ms: None,
+            },
+            |l| l.clone(),
+        )
     }
 
     /// Whether `role` answered its last health check (`None`: not checked).

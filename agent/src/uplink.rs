@@ -49,6 +49,8 @@ pub struct DrainReport {
     pub delivered: usize,
     pub retried: usize,
     pub quarantined: usize,
+    /// The last transient failure's reason (why the link looks down).
+    pub last_error: Option<String>,
 }
 
 /// The uplink to one central system.
@@ -211,6 +213,7 @@ impl Uplink {
                             time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + wait.as_millis() as i64;
                         o.mark_retry(&c.bundle_id, &reason, next)?;
                         report.retried += 1;
+                        report.last_error = Some(reason);
                     }
                     Outcome::Permanent { reason } => {
                         warn!(bundle = %c.bundle_id, %reason, "quarantined");

@@ -100,6 +100,7 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
         allowed_origins: vec![format!("http://127.0.0.1:{port}")],
         station_id: "KZ-ALA-001-W02".into(),
         centre_id: "KZ-ALA-001".into(),
+        language: "en".into(),
         policy: Policy::default(),
         photo_policy: PhotoPolicy {
             background_uniformity_max: 40.0,

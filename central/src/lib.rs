@@ -314,6 +314,14 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<()>,
 }
 
+impl Running {
+    /// Stops accepting and closes every open connection (the port is free once this returns).
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
 /// Starts serving on `listener` with `store`.
 pub fn start(
     config: CentralConfig,
@@ -344,13 +352,16 @@ pub fn start(
     let addr = listener.local_addr()?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let task = tokio::spawn(async move {
+        // The connections belong to the accept loop: aborting `Running::task` closes them too.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
             let Ok((tcp, peer)) = listener.accept().await else {
                 continue;
             };
+            while connections.try_join_next().is_some() {}
             let acceptor = acceptor.clone();
             let app = app.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let tls = match acceptor.accept(tcp).await {
                     Ok(t) => t,
                     Err(e) => {

@@ -6,10 +6,12 @@
 //! - [`mrz_reader`]: a serial MRZ reader that plays documents with any profile's framing.
 //! - [`zfm`]: a ZFM / R30x / AS608 / R50x fingerprint module on a pty, with faults.
 //! - [`ptp_camera`]: a PTP still camera behind the driver's USB transport trait, serving real JPEGs.
+//! - [`passports`]: TD3 passports with real check digits (valid, expired, misprinted) for simulated applicants.
 //! - [`fingerprint`]: synthetic fingerprint images (orientation field, Gabor-grown ridges, acquisition knobs).
 
 pub mod fingerprint;
 pub mod mrz_reader;
+pub mod passports;
 pub mod ptp_camera;
 pub mod pty;
 pub mod rng;

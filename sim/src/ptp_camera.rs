@@ -256,6 +256,13 @@ impl SimCamera {
         })
     }
 
+    /// Replaces what the camera sees: the JPEG files (with sizes) later captures and live view frames serve.
+    pub fn set_photos(&self, photos: Vec<(Vec<u8>, u32, u32)>) {
+        let mut c = lock(&self.cam);
+        c.photos = photos;
+        c.next_photo = 0;
+    }
+
     pub fn inject(&self, f: CamFault) {
         lock(&self.cam).faults.push(f);
     }

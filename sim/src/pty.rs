@@ -58,10 +58,12 @@ impl SimPort {
 
     /// Unplugs the device: the pty closes (the driver's reads fail) and the link disappears.
     pub fn unplug(&self) {
+        // The device node goes first, as udev removes it: a driver reopening at once finds nothing rather than
+        // the closing pty.
+        let _ = std::fs::remove_file(&self.link);
         if let Ok(mut ends) = self.ends.lock() {
             *ends = None;
         }
-        let _ = std::fs::remove_file(&self.link);
         tracing::debug!(link = %self.link.display(), "simulated device unplugged");
     }
 

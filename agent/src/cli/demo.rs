@@ -129,6 +129,9 @@ pub struct DemoArgs {
     /// API port (0: any free port).
     #[arg(long, default_value_t = 4501)]
     port: u16,
+    /// The operator page's language until the operator picks another: en, ru or kk.
+    #[arg(long, default_value = "en", value_parser = clap::builder::PossibleValuesParser::new(crate::ui::LANGUAGES))]
+    language: String,
 }
 
 struct DemoWorld {
@@ -145,6 +148,7 @@ fn simulated_devices(
     crate::api::Devices,
     Arc<MrzReaderEmulator>,
     tamga_sim::zfm::ZfmEmulator,
+    tamga_sim::ptp_camera::SimCamera,
 )> {
     use tamga_drivers::usb::UsbTransport;
     let mrz_profile = catalog.get("desko-penta-serial")?;
@@ -192,7 +196,7 @@ fn simulated_devices(
             move || Some(c.is_plugged())
         })),
     };
-    Ok((devices, mrz, zfm))
+    Ok((devices, mrz, zfm, cam))
 }
 
 pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -225,20 +229,25 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         ] {
             std::fs::write(pki_dir.join(n), t)?;
         }
-        // The embedded central receiver.
-        let central_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let central = tamga_central::start(
-            tamga_central::CentralConfig {
+        // The embedded central receiver, on a port of its own that it keeps across `central down` / `up`.
+        let central_port = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await?
+            .local_addr()?
+            .port();
+        let mut central = super::demo_sim::CentralCtl {
+            config: tamga_central::CentralConfig {
                 cert_pem: pki.central.clone(),
                 key_pem: pki.central_key.clone(),
                 client_ca_pem: pki.root_ca.clone(),
                 revocation_list: None,
                 max_body_bytes: 64 << 20,
             },
-            Box::new(tamga_central::store::FsStore::new(&dir.join("central"))?),
-            central_listener,
-        )?;
-        let (devices, mrz, zfm) = simulated_devices(&dir, &catalog)?;
+            store_dir: dir.join("central"),
+            port: central_port,
+            running: None,
+        };
+        central.up().await?;
+        let (devices, mrz, zfm, cam) = simulated_devices(&dir, &catalog)?;
         let data = dir.join("data");
         std::fs::create_dir_all(&data)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
@@ -259,6 +268,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             ],
             station_id: station.into(),
             centre_id: "KZ-ALA-001".into(),
+            language: args.language.clone(),
             policy: crate::capture::fingers::Policy::default(),
             // The demo portrait is shot against a studio backdrop with a gradient.
             photo_policy: tamga_quality::photo::PhotoPolicy {
@@ -274,7 +284,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             telemetry: Default::default(),
         });
         let uplink = crate::uplink::Uplink::new(
-            &format!("https://localhost:{}", central.addr.port()),
+            &format!("https://localhost:{central_port}"),
             &format!("{}\n{}", pki.station, pki.station_ca),
             &pki.station_key,
             &pki.root_ca,
@@ -283,7 +293,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         )?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(crate::daemon::serve(
-            state,
+            state.clone(),
             listener,
             64 * 1024,
             Some(uplink),
@@ -297,24 +307,30 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         let base = format!("http://127.0.0.1:{port}");
         outln!("Tamga demo: station {station}, work folder {}", dir.display());
         outln!("  local API  {base}   token {token}");
-        outln!(
-            "  central    https://localhost:{} (embedded, mutual TLS)",
-            central.addr.port()
-        );
+        outln!("  central    https://localhost:{central_port} (embedded, mutual TLS)");
+        let Some(n) = args.applicants else {
+            // The operator drives the page; a simulated applicant answers the devices; the console steers it.
+            outln!("  operator page  {base}/#token={token}");
+            outln!("  simulator commands on standard input (`help`); Ctrl-C or `quit` stops");
+            let sim = Arc::new(super::demo_sim::SimApplicant::new(mrz, zfm, cam, PORTRAIT_PNG));
+            let reacting = {
+                let (sim, state) = (sim.clone(), state.clone());
+                tokio::spawn(async move { sim.react(&state.telemetry).await })
+            };
+            let central = Arc::new(tokio::sync::Mutex::new(central));
+            tokio::spawn(super::demo_sim::console(sim, central.clone(), stop_tx));
+            let _ = server.await;
+            reacting.abort();
+            central.lock().await.down().await;
+            return Ok::<ExitCode, anyhow::Error>(ExitCode::SUCCESS);
+        };
         let world = DemoWorld {
             mrz,
             zfm,
             base,
             token,
         };
-        let code = match args.applicants {
-            Some(n) => applicants(&world, n).await?,
-            None => {
-                outln!("  press Ctrl-C to stop");
-                let _ = server.await;
-                return Ok::<ExitCode, anyhow::Error>(ExitCode::SUCCESS);
-            }
-        };
+        let code = applicants(&world, n).await?;
         let _ = stop_tx.send(());
         let _ = server.await;
         Ok(code)

@@ -13,6 +13,7 @@ pub mod capture;
 pub mod certs;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod demo_sim;
 pub mod devices;
 pub mod mrz;
 pub mod outbox;

@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the operator's page in a real browser.
+
+Each scenario starts `tamga demo` (simulated devices, embedded central receiver, the daemon and its page), opens the
+page in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright's library; no downloaded browser) and
+walks the applicant through it with the keyboard only, as an operator does. The demo's simulator console (its
+standard input) plays the applicant and the faults: a dark photo, a badly placed finger, an unplugged scanner, the
+central system going down. A screenshot of every step is saved in the artefacts folder.
+
+    python3 tests/browser/operator_page.py --tamga target/debug/tamga --artifacts target/browser-artifacts [--only NAME]
+
+Exit status: 0 all passed, 1 a scenario failed, 77 the browser or Playwright is missing (skipped).
+"""
+
+import argparse
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.request
+
+CHROMIUM = os.environ.get("TAMGA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:
+    print("skipped: the Python package playwright is missing (pip install playwright)", file=sys.stderr)
+    sys.exit(77)
+
+
+class Demo:
+    """`tamga demo` in the background, with its simulator console."""
+
+    def __init__(self, tamga, language="en"):
+        self.dir = tempfile.mkdtemp(prefix="tamga-browser-")
+        self.proc = subprocess.Popen(
+            [tamga, "demo", "--port", "0", "--dir", self.dir, "--language", language],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(os.path.join(self.dir, "demo.log"), "w"),
+            text=True,
+            bufsize=1,
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info"), "NO_COLOR": "1"},
+        )
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.page_url = None
+        deadline = time.time() + 60
+        while self.page_url is None:
+            line = self.lines.get(timeout=max(0.1, deadline - time.time()))
+            m = re.search(r"operator page\s+(\S+)", line)
+            if m:
+                self.page_url = m.group(1)
+            m = re.search(r"local API\s+(\S+)\s+token (\S+)", line)
+            if m:
+                self.base, self.token = m.group(1), m.group(2)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def sim(self, command):
+        """Runs a simulator console command and returns its answer; fails on an error answer."""
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        answer = self.lines.get(timeout=30)
+        while not answer.startswith(("ok:", "error:")):  # the demo's banner lines
+            answer = self.lines.get(timeout=30)
+        assert answer.startswith("ok:"), f"simulator `{command}`: {answer}"
+        return answer
+
+    def api(self, path):
+        req = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
+    def stop(self):
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=15)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self):
+        with open(os.path.join(self.dir, "demo.log")) as f:
+            return f.read()[-6000:]
+
+
+class Run:
+    """One scenario: a demo, a browser page, and its screenshots."""
+
+    def __init__(self, browser, demo, artifacts, name):
+        self.demo = demo
+        self.name = name
+        self.artifacts = artifacts
+        self.shots = 0
+        self.context = browser.new_context(viewport={"width": 1400, "height": 950})
+        self.page = self.context.new_page()
+        self.errors = []
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        # Failed API answers are checked by status and path (`allowed`); other console errors fail the scenario.
+        self.allowed = []
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(f"console {m.type}: {m.text}")
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None,
+        )
+        self.page.on("response", self._response)
+        self.page.goto(demo.page_url)
+        # The key is taken from the address and removed from it.
+        expect(self.page.locator("#step-start")).to_be_visible()
+        assert "token" not in self.page.url, self.page.url
+
+    def _response(self, resp):
+        if resp.status >= 400:
+            path = resp.url.split("/", 3)[-1]
+            if not any(st == resp.status and re.search(pat, path) for st, pat in self.allowed):
+                self.errors.append(f"unexpected answer {resp.status} to {resp.request.method} /{path}")
+
+    def shot(self, what):
+        self.shots += 1
+        path = os.path.join(self.artifacts, f"{self.name}-{self.shots:02d}-{what}.png")
+        self.page.screenshot(path=path, full_page=True)
+
+    def key(self, k):
+        self.page.keyboard.press(k)
+
+    def close(self):
+        self.context.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Steps shared by the scenarios (keyboard only)
+
+
+def start_applicant(r, operator="op-7"):
+    page = r.page
+    expect(page.locator("#operator")).to_be_focused()
+    page.keyboard.type(operator)
+    r.key("Enter")
+    expect(page.locator("#step-document")).to_be_visible()
+    expect(page.locator('#steps li[data-step="document"]')).to_have_class(re.compile("current"))
+
+
+def read_passport(r):
+    page = r.page
+    r.key("Enter")
+    expect(page.locator('#document-result td[data-field="surname"]')).not_to_be_empty(timeout=20000)
+    expect(page.locator("#mrz-checks li.pass")).to_have_count(5)
+    expect(page.locator("#mrz-checks li.fail")).to_have_count(0)
+
+
+def take_good_photo(r):
+    page = r.page
+    r.key("Enter")
+    expect(page.locator('#checks li[data-check="face_count"].pass')).to_be_visible(timeout=30000)
+    expect(page.locator("#checks li.fail")).to_have_count(0)
+    expect(page.locator("#crop")).to_have_attribute("src", re.compile("^blob:"))
+
+
+def all_fingers(r, timeout=120000):
+    page = r.page
+    expect(page.locator("#hand-diagram .finger.captured, #hand-diagram .finger.exception")).to_have_count(
+        10, timeout=timeout
+    )
+
+
+def submit(r):
+    page = r.page
+    expect(page.locator("#step-review")).to_be_visible()
+    r.key("Enter")
+    expect(page.locator("#step-done")).to_be_visible(timeout=20000)
+    bundle = page.locator("#done-bundle").inner_text()
+    assert re.fullmatch(r"[0-9a-f-]{36}", bundle), bundle
+    return bundle
+
+
+def delivered(r, bundle, timeout=60000):
+    expect(r.page.locator('#done-state[data-state="delivered"]')).to_be_visible(timeout=timeout)
+    st = r.demo.api(f"/v1/bundles/{bundle}")
+    assert st["state"] == "delivered" and st["receipt"], st
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scenarios
+
+
+def full_applicant(r):
+    """A whole applicant by keyboard: passport, photo with live view, ten fingers, review, submit, delivered."""
+    page = r.page
+    expect(page.locator("#station")).to_have_text("KZ-ALA-001-W01")
+    for role in ["document", "camera", "fingerprint"]:
+        expect(page.locator(f"#dev-{role}")).to_have_attribute("data-state", "ready")
+    # Three languages from the message files, switched by the operator (Alt+L cycles en -> ru -> kk -> en).
+    r.key("Alt+L")
+    expect(page.locator("#start")).to_contain_text("Начать нового заявителя")
+    r.key("Alt+L")
+    expect(page.locator("#start")).to_contain_text("Жаңа өтініш берушіні бастау")
+    r.shot("start-kazakh")
+    r.key("Alt+L")
+    expect(page.locator("#start")).to_contain_text("Start a new applicant")
+    r.shot("start")
+    start_applicant(r)
+    r.shot("passport-waiting")
+    read_passport(r)
+    expect(page.locator("#mrz-warnings")).to_have_count(0)  # a valid, unexpired passport
+    r.shot("passport-read")
+    r.key("Enter")
+    expect(page.locator("#step-face")).to_be_visible()
+    # The camera's live view arrives frame by frame.
+    expect(page.locator("#preview")).to_have_attribute("data-frames", re.compile(r"^([3-9]|\d\d+)$"), timeout=20000)
+    r.shot("photo-live-view")
+    take_good_photo(r)
+    r.shot("photo-accepted")
+    r.key("Enter")
+    expect(page.locator("#step-fingers")).to_be_visible()
+    expect(page.locator('#hand-diagram .finger.selected[data-pos="right-thumb"]')).to_have_count(1)
+    r.shot("fingers-start")
+    r.key("Enter")  # the page goes finger to finger by itself
+    expect(page.locator("#hand-diagram .finger.captured")).not_to_have_count(0, timeout=20000)
+    r.shot("fingers-in-progress")
+    all_fingers(r)
+    expect(page.locator("#finger-instruction")).to_contain_text("All ten fingers are done")
+    expect(page.locator("#finger-image")).to_have_attribute("src", re.compile("^blob:"))
+    r.shot("fingers-done")
+    r.key("Enter")
+    expect(page.locator("#review tr.pass")).to_have_count(10)
+    expect(page.locator("#review-missing")).to_have_count(0)
+    expect(page.locator("#review-crop")).to_have_attribute("src", re.compile("^blob:"))
+    r.shot("review")
+    bundle = submit(r)
+    r.shot("submitted")
+    delivered(r, bundle)
+    r.shot("delivered")
+    expect(page.locator("#outbox")).to_contain_text("1 delivered")
+    expect(page.locator("#link")).to_have_attribute("data-state", "ready")
+    # The next applicant starts from a clean page.
+    r.key("Enter")
+    expect(page.locator("#step-start")).to_be_visible()
+
+
+def rejected_photo_and_retake(r):
+    """A dark photo is refused with the failing checks and what to do; the retake is accepted. A reload keeps
+    everything captured so far."""
+    page = r.page
+    start_applicant(r)
+    read_passport(r)
+    r.key("Enter")
+    r.demo.sim("photo dark")
+    r.key("Enter")
+    expect(page.locator("#checks li.fail")).not_to_have_count(0, timeout=30000)
+    expect(page.locator("#face-instruction")).to_contain_text("not accepted")
+    failing = page.locator("#checks li.fail .advice").all_inner_texts()
+    assert any("dark" in a.lower() or "no face" in a.lower() for a in failing), failing
+    expect(page.locator("#crop")).to_be_hidden()
+    expect(page.locator("#crop-note")).to_contain_text("not accepted")
+    expect(page.locator('#steps li[data-step="face"]')).not_to_have_class(re.compile("complete"))
+    r.shot("photo-rejected")
+    r.demo.sim("photo good")
+    r.key("Enter")  # "take it again" is the highlighted action
+    expect(page.locator("#face-instruction")).to_contain_text("Photo accepted", timeout=30000)
+    expect(page.locator("#checks li.fail")).to_have_count(0)
+    r.shot("photo-retaken")
+    # The operator's browser reloads (or crashes): the open applicant comes back with what was captured.
+    page.reload()
+    expect(page.locator("#banner")).to_contain_text("restored")
+    expect(page.locator("#step-fingers")).to_be_visible()
+    expect(page.locator('#steps li[data-step="document"]')).to_have_class(re.compile("complete"))
+    expect(page.locator('#steps li[data-step="face"]')).to_have_class(re.compile("complete"))
+    r.shot("reloaded")
+    r.key("F2")
+    expect(page.locator("#checks li.pass")).not_to_have_count(0)
+    r.key("F3")
+    r.key("Enter")
+    all_fingers(r)
+    r.key("Enter")
+    delivered(r, submit(r))
+
+
+def finger_exception(r):
+    """In Russian: a badly placed finger is refused with the reason; the next is declared bandaged; the rest are
+    captured; the review shows the exception and the bundle goes through."""
+    page = r.page
+    expect(page.locator("#start")).to_contain_text("Начать нового заявителя")
+    start_applicant(r)
+    read_passport(r)
+    r.key("Enter")
+    take_good_photo(r)
+    r.key("Enter")
+    r.demo.sim("finger partial 1")
+    r.key("Enter")
+    expect(page.locator("#finger-quality p.fail")).not_to_have_count(0, timeout=30000)
+    expect(page.locator("#finger-instruction")).to_contain_text("качество недостаточно")
+    expect(page.locator('#hand-diagram .finger.selected[data-pos="right-thumb"]')).to_have_count(1)
+    r.shot("finger-rejected")
+    # The operator moves to the right index finger and declares it bandaged: E, then 2.
+    r.key("ArrowRight")
+    expect(page.locator('#hand-diagram .finger.selected[data-pos="right-index"]')).to_have_count(1)
+    r.key("KeyE")
+    expect(page.locator("#exception-dialog")).to_be_visible()
+    expect(page.locator("#exception-title")).to_contain_text("Указательный палец правой руки")
+    r.shot("exception-dialog")
+    r.key("Digit2")
+    expect(page.locator("#exception-dialog")).to_be_hidden()
+    expect(page.locator('#hand-diagram .finger.exception[data-pos="right-index"]')).to_have_count(1)
+    expect(page.locator('#hand-diagram .finger[data-pos="right-index"] text')).to_have_text("UP")
+    # Back to the thumb, placed properly this time; then the page goes on through the rest.
+    r.key("ArrowLeft")
+    r.key("ArrowLeft")
+    expect(page.locator('#hand-diagram .finger.selected[data-pos="right-thumb"]')).to_have_count(1)
+    r.key("Enter")
+    all_fingers(r)
+    expect(page.locator("#hand-diagram .finger.captured")).to_have_count(9)
+    r.shot("fingers-with-exception")
+    r.key("Enter")
+    expect(page.locator("#review tr.pass")).to_have_count(9)
+    expect(page.locator('#review tr.warn[data-pos="right-index"]')).to_contain_text("Перевязан")
+    r.shot("review-with-exception")
+    delivered(r, submit(r))
+    r.shot("delivered")
+
+
+def unplugged_scanner(r):
+    """The scanner is unplugged while it waits for a finger: the page says what happened and what to do, keeps
+    the fingers already captured, and carries on by itself when the scanner is plugged back."""
+    page = r.page
+    # The capture cut short by the unplug answers 502 device_failed; that is what the page must explain.
+    r.allowed.append((502, r"/fingers/right-ring$"))
+    start_applicant(r)
+    read_passport(r)
+    r.key("Enter")
+    take_good_photo(r)
+    r.key("Enter")
+    r.demo.sim("finger good 3")
+    r.demo.sim("finger absent 1")
+    r.key("Enter")
+    expect(page.locator("#hand-diagram .finger.captured")).to_have_count(3, timeout=60000)
+    expect(page.locator('#hand-diagram .finger.selected[data-pos="right-ring"]')).to_have_count(1)
+    expect(page.locator("#finger-instruction")).to_contain_text("place it flat")
+    r.demo.sim("unplug fingerprint")
+    expect(page.locator("#banner")).to_be_visible(timeout=20000)
+    expect(page.locator("#dev-fingerprint")).to_have_attribute("data-state", "unplugged", timeout=20000)
+    expect(page.locator("#banner")).to_contain_text("disconnected")
+    expect(page.locator("#banner")).to_contain_text("Check")
+    expect(page.locator("#hand-diagram .finger.captured")).to_have_count(3)
+    r.shot("scanner-unplugged")
+    r.demo.sim("plug fingerprint")
+    expect(page.locator("#dev-fingerprint")).to_have_attribute("data-state", "ready", timeout=20000)
+    all_fingers(r)
+    expect(page.locator("#hand-diagram .finger.captured")).to_have_count(10)
+    r.shot("scanner-back")
+    r.key("Enter")
+    delivered(r, submit(r))
+
+
+def central_down_then_back(r):
+    """Submitted while the central system is down: saved and shown as waiting, the link shown as unreachable;
+    delivered with a verified receipt when the central system returns."""
+    page = r.page
+    r.demo.sim("central down")
+    start_applicant(r)
+    read_passport(r)
+    r.key("Enter")
+    take_good_photo(r)
+    r.key("Enter")
+    r.key("Enter")
+    all_fingers(r)
+    r.key("Enter")
+    bundle = submit(r)
+    expect(page.locator("#done-state")).to_have_attribute("data-state", re.compile("queued|sending"))
+    expect(page.locator("#done-text")).to_contain_text("saved on this workstation")
+    expect(page.locator("#link")).to_have_attribute("data-state", "bad", timeout=30000)
+    expect(page.locator("#outbox")).to_contain_text("1 waiting")
+    r.shot("central-down")
+    assert r.demo.api(f"/v1/bundles/{bundle}")["state"] in ("queued", "sending")
+    r.demo.sim("central up")
+    delivered(r, bundle, timeout=90000)
+    expect(page.locator("#link")).to_have_attribute("data-state", "ready", timeout=30000)
+    r.shot("central-back")
+
+
+SCENARIOS = [
+    ("full_applicant", "en", full_applicant),
+    ("rejected_photo", "en", rejected_photo_and_retake),
+    ("finger_exception", "ru", finger_exception),
+    ("unplugged_scanner", "en", unplugged_scanner),
+    ("central_down", "en", central_down_then_back),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tamga", required=True)
+    ap.add_argument("--artifacts", required=True)
+    ap.add_argument("--only")
+    args = ap.parse_args()
+    if not os.path.exists(CHROMIUM):
+        print(f"skipped: {CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
+        sys.exit(77)
+    os.makedirs(args.artifacts, exist_ok=True)
+    failed = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for name, language, scenario in SCENARIOS:
+            if args.only and args.only != name:
+                continue
+            started = time.time()
+            demo = Demo(args.tamga, language)
+            run = None
+            try:
+                run = Run(browser, demo, args.artifacts, name)
+                scenario(run)
+                assert not run.errors, "the page logged errors:\n" + "\n".join(run.errors)
+                print(f"PASS {name} ({time.time() - started:.1f} s, {run.shots} screenshots)", flush=True)
+            except Exception:
+                failed.append(name)
+                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
+                if run:
+                    run.shot("failure")
+                    print("page errors:", *run.errors, sep="\n  ")
+                print("demo log (tail):\n" + demo.log(), flush=True)
+            finally:
+                if run:
+                    run.close()
+                demo.stop()
+                shutil.rmtree(demo.dir, ignore_errors=True)
+        browser.close()
+    print(f"screenshots in {args.artifacts}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
