@@ -167,7 +167,10 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
     let port = cfg.api.listen.port();
     // The operator page is served from the API's own address, so its origins are always allowed.
     let mut allowed_origins = cfg.api.allowed_origins.clone();
-    for own in [format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")] {
+    for own in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ] {
         if !allowed_origins.contains(&own) {
             allowed_origins.push(own);
         }

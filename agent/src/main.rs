@@ -68,6 +68,8 @@ enum Command {
     /// The passport path alone: simulated readers on pseudo-terminals, read through the real driver.
     #[cfg(feature = "demo")]
     DemoReaders(cli::demo::ReadersDemoArgs),
+    /// The operator page's address with its key (from the running daemon's configuration); `--open` opens it.
+    Page(cli::page::PageArgs),
     /// The daemon: devices, sessions, the local API, the outbox and the uplink, from a station configuration.
     Run {
         #[arg(long)]
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cli::demo::run(a, &ctx),
         #[cfg(feature = "demo")]
         Command::DemoReaders(a) => cli::demo::run_readers(a, &ctx),
+        Command::Page(a) => cli::page::run(a),
         Command::Run { config } => run_daemon(&config),
     };
     match result {

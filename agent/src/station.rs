@@ -266,9 +266,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("devices[2].role"), "{e}");
-        let e = StationConfig::parse("s.toml", &EXAMPLE.replace("language = \"ru\"", "language = \"de\""))
-            .unwrap_err();
-        assert!(e.to_string().contains("ui.language") && e.to_string().contains("en, ru, kk"), "{e}");
+        let e = StationConfig::parse(
+            "s.toml",
+            &EXAMPLE.replace("language = \"ru\"", "language = \"de\""),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("ui.language") && e.to_string().contains("en, ru, kk"),
+            "{e}"
+        );
         let e = StationConfig::parse("s.toml", &EXAMPLE.replace("[central]", "[centrall]")).unwrap_err();
         assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
     }

@@ -20,11 +20,31 @@ pub const LANGUAGES: [&str; 3] = ["en", "ru", "kk"];
 /// (path, media type, contents).
 static FILES: &[(&str, &str, &str)] = &[
     ("/", "text/html; charset=utf-8", include_str!("../ui/index.html")),
-    ("/ui/app.js", "text/javascript; charset=utf-8", include_str!("../ui/app.js")),
-    ("/ui/app.css", "text/css; charset=utf-8", include_str!("../ui/app.css")),
-    ("/ui/i18n/en.json", "application/json", include_str!("../ui/i18n/en.json")),
-    ("/ui/i18n/ru.json", "application/json", include_str!("../ui/i18n/ru.json")),
-    ("/ui/i18n/kk.json", "application/json", include_str!("../ui/i18n/kk.json")),
+    (
+        "/ui/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/app.js"),
+    ),
+    (
+        "/ui/app.css",
+        "text/css; charset=utf-8",
+        include_str!("../ui/app.css"),
+    ),
+    (
+        "/ui/i18n/en.json",
+        "application/json",
+        include_str!("../ui/i18n/en.json"),
+    ),
+    (
+        "/ui/i18n/ru.json",
+        "application/json",
+        include_str!("../ui/i18n/ru.json"),
+    ),
+    (
+        "/ui/i18n/kk.json",
+        "application/json",
+        include_str!("../ui/i18n/kk.json"),
+    ),
     ("/favicon.svg", "image/svg+xml", include_str!("../ui/favicon.svg")),
 ];
 
@@ -66,7 +86,9 @@ async fn host_check(State(hosts): State<Arc<Vec<String>>>, req: Request, next: N
     }
     let mut r = (
         StatusCode::MISDIRECTED_REQUEST,
-        format!("Host `{host}` is not this workstation's page: open http://127.0.0.1 with the configured port\n"),
+        format!(
+            "Host `{host}` is not this workstation's page: open http://127.0.0.1 with the configured port\n"
+        ),
     )
         .into_response();
     r.headers_mut().insert(
@@ -80,39 +102,172 @@ async fn host_check(State(hosts): State<Arc<Vec<String>>>, req: Request, next: N
 mod tests {
     use super::*;
 
-    /// Every message file has exactly the English keys, none empty, and every key the page uses exists.
+    fn messages(lang: &str) -> serde_json::Map<String, serde_json::Value> {
+        let (_, _, body) = FILES
+            .iter()
+            .find(|(p, _, _)| *p == format!("/ui/i18n/{lang}.json"))
+            .unwrap();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{lang}.json: {e}"))
+    }
+
+    /// Every message file has exactly the English keys, none empty, with the same placeholders.
     #[test]
-    fn message_files_are_complete() {
-        let parse = |lang: &str| -> serde_json::Map<String, serde_json::Value> {
-            let (_, _, body) = FILES
-                .iter()
-                .find(|(p, _, _)| *p == format!("/ui/i18n/{lang}.json"))
-                .unwrap();
-            serde_json::from_str(body).unwrap_or_else(|e| panic!("{lang}.json: {e}"))
+    fn message_files_match_english() {
+        let en = messages("en");
+        let placeholders = |s: &str| -> Vec<String> {
+            let mut v: Vec<String> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(k, _)| k.to_owned()))
+                .collect();
+            v.sort();
+            v
         };
-        let en = parse("en");
         for lang in LANGUAGES {
-            let m = parse(lang);
-            let mut a: Vec<_> = m.keys().collect();
-            let mut b: Vec<_> = en.keys().collect();
-            a.sort();
-            b.sort();
-            let extra: Vec<_> = a.iter().filter(|k| !b.contains(k)).collect();
-            let lacking: Vec<_> = b.iter().filter(|k| !a.contains(k)).collect();
-            assert!(extra.is_empty() && lacking.is_empty(), "{lang}: extra {extra:?}, lacking {lacking:?}");
+            let m = messages(lang);
+            let extra: Vec<_> = m.keys().filter(|k| !en.contains_key(*k)).collect();
+            let lacking: Vec<_> = en.keys().filter(|k| !m.contains_key(*k)).collect();
+            assert!(
+                extra.is_empty() && lacking.is_empty(),
+                "{lang}: extra {extra:?}, lacking {lacking:?}"
+            );
             for (k, v) in &m {
-                assert!(v.as_str().is_some_and(|s| !s.trim().is_empty()), "{lang}: `{k}` is empty");
+                let v = v.as_str().unwrap_or_default();
+                assert!(!v.trim().is_empty(), "{lang}: `{k}` is empty");
+                assert_eq!(
+                    placeholders(v),
+                    placeholders(en[k].as_str().unwrap_or_default()),
+                    "{lang}: `{k}` has other placeholders than English"
+                );
             }
         }
-        // Keys used by the page: t("key") in app.js and data-i18n="key" in index.html.
-        let sources = [include_str!("../ui/app.js"), include_str!("../ui/index.html")];
-        for src in sources {
-            for pat in ["t(\"", "data-i18n=\""] {
-                for piece in src.split(pat).skip(1) {
-                    let key = piece.split('"').next().unwrap();
-                    assert!(en.contains_key(key), "the page uses `{key}`, which en.json lacks");
+    }
+
+    /// Every key the page names literally exists, and so does every key it builds from a value the agent sends
+    /// (finger positions, exception reasons, scanner retry reasons, quality findings, photo checks, MRZ warnings
+    /// and checks, device states, error codes the operator can meet).
+    #[test]
+    fn the_page_has_a_message_for_everything_it_shows() {
+        let en = messages("en");
+        let mut keys: Vec<String> = Vec::new();
+        let js = include_str!("../ui/app.js");
+        let html = include_str!("../ui/index.html");
+        for (src, pat) in [(js, "t('"), (html, "data-i18n=\"")] {
+            for (at, _) in src.match_indices(pat) {
+                // `t(` as a call of its own, not the end of `get(` or `split(`.
+                if src[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.') {
+                    continue;
                 }
+                let rest = &src[at + pat.len()..];
+                let end = if pat.ends_with('"') { '"' } else { '\'' };
+                keys.push(rest.split(end).next().unwrap_or_default().to_owned());
             }
         }
+        let name = |v: serde_json::Value| v.as_str().unwrap().to_owned();
+        use crate::capture::fingers::{ExceptionReason, FingerPosition};
+        use tamga_drivers::zfm::command::RetryReason;
+        use tamga_quality::fingerprint::Finding;
+        for p in FingerPosition::ALL {
+            keys.push(format!("finger.{}", name(serde_json::to_value(p).unwrap())));
+        }
+        for r in [
+            ExceptionReason::Amputated,
+            ExceptionReason::Bandaged,
+            ExceptionReason::UnableToCapture,
+        ] {
+            keys.push(format!("reason.{}", name(serde_json::to_value(r).unwrap())));
+        }
+        for r in [
+            RetryReason::NoFinger,
+            RetryReason::CaptureFailed,
+            RetryReason::TooDry,
+            RetryReason::TooWet,
+            RetryReason::PoorImage,
+        ] {
+            keys.push(format!("scanner.{}", name(serde_json::to_value(r).unwrap())));
+        }
+        for f in [
+            Finding::NoFinger,
+            Finding::SmallArea,
+            Finding::OffCentre,
+            Finding::LowContrast,
+            Finding::TooWet,
+            Finding::TooDry,
+            Finding::UnclearRidges,
+        ] {
+            keys.push(format!("finding.{}", name(serde_json::to_value(f).unwrap())));
+        }
+        // The photo checks, as the checker names them: a portrait runs them all, an empty frame the rest.
+        let portrait = image::load_from_memory(include_bytes!(
+            "../../quality/tests/fixtures/photos/astronaut.png"
+        ))
+        .unwrap();
+        let policy = tamga_quality::photo::PhotoPolicy::default();
+        let blank = image::DynamicImage::new_rgb8(64, 64);
+        for img in [&portrait, &blank] {
+            for c in tamga_quality::photo::check_photo(img, &policy).checks {
+                keys.push(format!("photo.{}", c.name));
+                keys.push(match c.name {
+                    "brightness" | "head_height" => format!("photo.advice.{}_low", c.name),
+                    "face_count" => "photo.advice.face_count_none".to_owned(),
+                    n => format!("photo.advice.{n}"),
+                });
+            }
+        }
+        use tamga_mrz::Warning;
+        for w in [
+            Warning::Expired,
+            Warning::Minor,
+            Warning::UnknownIssuingState,
+            Warning::UnknownNationality,
+            Warning::BirthDateUnknownParts,
+            Warning::InvalidBirthDate,
+            Warning::InvalidExpiryDate,
+            Warning::InvalidSex,
+            Warning::InvalidCharacters,
+            Warning::UnexpectedDocumentCode,
+            Warning::NameTruncated,
+            Warning::NameRepaired,
+        ] {
+            keys.push(format!("mrz.warning.{}", name(serde_json::to_value(w).unwrap())));
+        }
+        let checks = serde_json::to_value(tamga_mrz::Checks {
+            document_number: Some(true),
+            birth_date: Some(true),
+            expiry_date: Some(true),
+            optional_data: Some(true),
+            composite: Some(true),
+        })
+        .unwrap();
+        for k in checks.as_object().unwrap().keys() {
+            keys.push(format!("mrz.check.{k}"));
+        }
+        for st in ["ready", "busy", "unplugged", "unresponsive", "missing", "unknown"] {
+            keys.push(format!("state.{st}"));
+        }
+        for st in ["queued", "sending", "delivered", "quarantined"] {
+            keys.push(format!("bundle.{st}"));
+        }
+        for code in [
+            "device_failed",
+            "device_busy",
+            "no_device",
+            "incomplete",
+            "disk_reserve",
+            "no_session",
+            "internal",
+            "agent_down",
+            "unauthorized",
+        ] {
+            keys.push(format!("error.{code}"));
+            keys.push(format!("todo.{code}"));
+        }
+        let lacking: Vec<_> = keys.iter().filter(|k| !en.contains_key(k.as_str())).collect();
+        assert!(lacking.is_empty(), "en.json lacks {lacking:?}");
+        assert!(
+            keys.len() > 150,
+            "only {} keys found: is the scan broken?",
+            keys.len()
+        );
     }
 }

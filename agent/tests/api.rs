@@ -317,13 +317,55 @@ async fn a_whole_applicant_through_the_api() {
         doc.json::<serde_json::Value>().await.unwrap()["mrz"]["document_number"],
         "L898902C3"
     );
+    // No photo yet: no crop to show.
+    let none = r.get(&format!("/v1/sessions/{id}/face")).send().await.unwrap();
+    assert_eq!(none.status(), 404);
+    assert_eq!(
+        none.json::<serde_json::Value>().await.unwrap()["error"],
+        "no_image"
+    );
     let face = r.post(&format!("/v1/sessions/{id}/face")).send().await.unwrap();
     assert_eq!(face.status(), 200);
     assert_eq!(face.json::<serde_json::Value>().await.unwrap()["accepted"], true);
+    // The crop as it will be sent: a 35x45 JPEG.
+    let crop = r.get(&format!("/v1/sessions/{id}/face")).send().await.unwrap();
+    assert_eq!(crop.status(), 200);
+    assert_eq!(crop.headers()["content-type"], "image/jpeg");
+    let crop = image::load_from_memory(&crop.bytes().await.unwrap()).unwrap();
+    let ratio = f64::from(crop.width()) / f64::from(crop.height());
+    assert!(
+        (ratio - 35.0 / 45.0).abs() < 0.01,
+        "{}x{}",
+        crop.width(),
+        crop.height()
+    );
     for pos in FingerPosition::ALL.into_iter().take(9) {
         let v = r.finger(&id, pos, 5).await;
         assert_eq!(v["next"]["next"], "accepted", "{pos:?}: {v}");
     }
+    // The best image of a finger, and what the page shows after a reload: the last photo report and each
+    // finger's quality.
+    let png = r
+        .get(&format!("/v1/sessions/{id}/fingers/right-index"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let png = image::load_from_memory(&png.bytes().await.unwrap()).unwrap();
+    assert_eq!((png.width(), png.height()), (256, 288));
+    let missing = r
+        .get(&format!("/v1/sessions/{id}/fingers/left-little"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let st = r.json(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(st["face_report"]["accepted"], true, "{st}");
+    assert!(
+        st["finger_quality"]["right-index"]["score"].as_u64().unwrap() > 0,
+        "{st}"
+    );
+    assert!(st["finger_quality"]["left-little"].is_null(), "{st}");
     // Finalize too early: the left little finger has no decision.
     let early = r
         .post(&format!("/v1/sessions/{id}/finalize"))
@@ -535,6 +577,8 @@ async fn the_served_api_is_the_documented_one() {
                 let want = match op.0.as_str() {
                     "/v1/events" => "text/event-stream",
                     "/v1/devices/camera/preview" => "multipart/x-mixed-replace; boundary=tamga-frame",
+                    "/v1/sessions/{id}/face" => "image/jpeg",
+                    "/v1/sessions/{id}/fingers/{position}" => "image/png",
                     _ => "text/plain",
                 };
                 assert!(ct.starts_with(want), "{op:?}: content-type {ct}");
@@ -763,6 +807,7 @@ async fn central_down_during_the_session_the_applicant_is_saved_and_delivered_wh
     for pos in FingerPosition::ALL {
         r.finger(&id, pos, 9).await;
     }
+    assert_eq!(r.json("/v1/station").await["link"]["state"], "unknown");
     // The operator is told "saved" although the central system is unreachable.
     let bundle_id = r.finalize(&id).await;
     // The uplink tries and says why it could not deliver; the bundle waits in the outbox.
@@ -797,10 +842,24 @@ async fn central_down_during_the_session_the_applicant_is_saved_and_delivered_wh
         listener,
     )
     .unwrap();
+    // The page is told the link is down (with why), then up again, and the bundle delivered.
     read_events(&mut events, &mut buf, &mut seen, |n, v| {
         n == "outbox" && v["delivered"] == 1
     })
     .await;
+    let links: Vec<&serde_json::Value> = seen.iter().filter(|(n, _)| n == "link").map(|(_, v)| v).collect();
+    assert_eq!(links.len(), 2, "{seen:?}");
+    assert_eq!(links[0]["state"], "down");
+    assert!(
+        links[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("unreachable")),
+        "{links:?}"
+    );
+    assert_eq!(links[1]["state"], "up");
+    let station = r.json("/v1/station").await;
+    assert_eq!(station["link"]["state"], "up", "{station}");
+    assert!(station["link"]["since_ms"].as_i64().is_some());
     let b = r.json(&format!("/v1/bundles/{bundle_id}")).await;
     assert_eq!(b["state"], "delivered", "{b}");
     assert!(
@@ -964,4 +1023,64 @@ async fn each_device_says_what_it_is() {
         bad.json::<serde_json::Value>().await.unwrap()["error"],
         "bad_role"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_page_is_served_without_the_token_under_a_strict_policy() {
+    let r = rig().await;
+    let page = r.http.get(format!("{}/", r.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/ui/app.js") && !html.contains(&r.token));
+    for (path, ct) in [
+        ("/ui/app.js", "text/javascript; charset=utf-8"),
+        ("/ui/app.css", "text/css; charset=utf-8"),
+        ("/ui/i18n/kk.json", "application/json"),
+        ("/favicon.svg", "image/svg+xml"),
+    ] {
+        let f = r.http.get(format!("{}{path}", r.base)).send().await.unwrap();
+        assert_eq!(f.status(), 200, "{path}");
+        assert_eq!(f.headers()["content-type"], ct, "{path}");
+    }
+    // The Host check guards the page too (DNS rebinding), and the API still wants the token.
+    let rebound = r
+        .http
+        .get(format!("{}/", r.base))
+        .header("host", "evil.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 421);
+    assert_eq!(
+        r.http
+            .get(format!("{}/v1/station", r.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // Other paths outside the API are not served: a typed 404 behind the token like any unknown path.
+    let other = r.get("/ui/secret.txt").send().await.unwrap();
+    assert_eq!(other.status(), 404);
+    let station = r.json("/v1/station").await;
+    assert_eq!(station["station_id"], "KZ-ALA-001-W02");
+    assert_eq!(station["language"], "en");
+    assert_eq!(station["languages"], serde_json::json!(["en", "ru", "kk"]));
 }

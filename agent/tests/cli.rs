@@ -509,3 +509,35 @@ fn demo_runs_an_applicant_end_to_end_to_a_receipt() {
         "{out}"
     );
 }
+
+#[test]
+fn page_prints_the_operator_page_address_with_its_key_and_says_what_is_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let example = include_str!("../../examples/station.toml")
+        .replace("/var/lib/tamga", data.to_str().unwrap())
+        .replace("127.0.0.1:4501\"", "127.0.0.1:4599\"");
+    let config = dir.path().join("station.toml");
+    std::fs::write(&config, example).unwrap();
+    let cfg = config.to_str().unwrap();
+
+    // Before the daemon's first start there is no key: the error says how to get one.
+    let o = run(&["page", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("api.token does not exist yet") && stderr(&o).contains("tamga run --config"));
+
+    // A key readable by others is refused, with the fix.
+    let token = data.join("api.token");
+    std::fs::write(&token, "00ff\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = run(&["page", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = run(&["page", "--config", cfg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "http://127.0.0.1:4599/#token=00ff\n");
+}

@@ -186,7 +186,7 @@ function renderBar() {
 
 async function refreshDevices() {
   S.devices = await api('GET', '/v1/devices');
-  renderBar();
+  if (S.interrupted && STEPS.includes(S.step)) render(); else renderBar();
 }
 
 async function refreshOutbox() {
@@ -219,6 +219,13 @@ function render() {
   if (S.step === 'done') renderDone();
   preview(S.step === 'face');
   renderBar();
+}
+
+/** The instruction while a capture on this step waits for its device to come back, or null. */
+function waitingFor(step) {
+  const i = S.interrupted;
+  if (!i || i.step !== step || S.devices[i.role] === 'ready') return null;
+  return t('notice.waiting_device', { device: t(`device.${i.role}`).toLowerCase() });
 }
 
 function stepComplete(step) {
@@ -306,7 +313,7 @@ function renderDocument() {
   else if (!d) instruction = t('document.instruction');
   else if (!d.valid) instruction = t('document.invalid');
   else instruction = t('document.ok');
-  $('document-instruction').textContent = instruction;
+  $('document-instruction').textContent = waitingFor('document') || instruction;
   const list = [];
   if (!d) list.push([t('document.read'), 'Enter', readDocument, 'primary']);
   else if (!d.valid) list.push([t('document.read_again'), 'Enter', readDocument, 'primary']);
@@ -362,7 +369,7 @@ function renderFace() {
   else if (!f) instruction = t('face.instruction');
   else if (f.accepted) instruction = t('face.accepted');
   else instruction = t('face.rejected');
-  $('face-instruction').textContent = instruction;
+  $('face-instruction').textContent = waitingFor('face') || instruction;
   const list = [];
   if (f && f.accepted) {
     list.push([t('action.continue_fingers'), 'Enter', () => go('fingers'), 'primary']);
@@ -550,7 +557,7 @@ function renderFingers() {
   else if (state === 'captured') instruction = t('fingers.captured', { finger: name });
   else if (state === 'exception') instruction = t('fingers.excepted', { finger: name });
   else instruction = t('fingers.instruction', { finger: name });
-  $('finger-instruction').textContent = instruction;
+  $('finger-instruction').textContent = waitingFor('fingers') || instruction;
   const list = [];
   if (all && !S.busy) {
     list.push([t('action.continue_review'), 'Enter', () => go('review'), 'primary']);

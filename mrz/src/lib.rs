@@ -18,7 +18,7 @@
 //! dates are calendar dates, and no character is outside the MRZ alphabet after repair. Warnings (expired, minor,
 //! unknown state code, ...) do not make a record invalid.
 
-pub mod check_digit;
+mod check_digit;
 mod codes;
 mod date;
 mod layout;

@@ -1,7 +1,7 @@
 //! Passports for the demo's simulated applicants: TD3 machine readable zones built by the ICAO 9303 Part 4 layout
 //! with real check digits, so the reader driver and the MRZ checks see what a real passport gives.
 
-use tamga_mrz::check_digit::compute;
+use tamga_mrz::compute_check_digit as compute;
 
 /// What kind of passport the applicant lays on the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,11 @@ pub fn td3(kind: PassportKind, n: u64, today: (i32, u8, u8)) -> [String; 2] {
     };
     let yymmdd = |y: i32| format!("{:02}{:02}{:02}", y.rem_euclid(100), m, d.min(28));
     let birth = format!("{:02}{:02}{:02}", (85 + n % 14) % 100, 1 + n % 12, 1 + n % 28);
-    let number = format!("{}{:07}", if state == "KGZ" { "AC" } else { "FA" }, 1_234_567 + n * 7919);
+    let number = format!(
+        "{}{:07}",
+        if state == "KGZ" { "AC" } else { "FA" },
+        1_234_567 + n * 7919
+    );
     let number = &number[..9];
     let expiry = yymmdd(expiry_year);
     let optional = pad("", 14);
@@ -49,7 +53,11 @@ pub fn td3(kind: PassportKind, n: u64, today: (i32, u8, u8)) -> [String; 2] {
         number_check = char::from(b'0' + ((number_check as u8 - b'0' + 1) % 10));
     }
     let first = format!("P<{state}{}", pad(&format!("{surname}<<{given}"), 39));
-    let head = format!("{number}{number_check}{state}{birth}{}{sex}{expiry}{}", digit(&birth), digit(&expiry));
+    let head = format!(
+        "{number}{number_check}{state}{birth}{}{sex}{expiry}{}",
+        digit(&birth),
+        digit(&expiry)
+    );
     let optional_check = digit(&optional);
     let composite_over = format!(
         "{}{}{}{}",

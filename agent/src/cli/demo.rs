@@ -253,7 +253,8 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
             .await
             .with_context(|| format!("port {} is taken: pass --port 0 for any free port", args.port))?;
-        let port = listener.local_addr()?.port();
+        let listener_addr = listener.local_addr()?;
+        let port = listener_addr.port();
         let signer =
             tamga_bundle::seal::StationSigner::from_pem(&pki.station_key, &[&pki.station, &pki.station_ca])?;
         let central_point =
@@ -310,7 +311,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         outln!("  central    https://localhost:{central_port} (embedded, mutual TLS)");
         let Some(n) = args.applicants else {
             // The operator drives the page; a simulated applicant answers the devices; the console steers it.
-            outln!("  operator page  {base}/#token={token}");
+            outln!("  operator page  {}", super::page::url(listener_addr, &token));
             outln!("  simulator commands on standard input (`help`); Ctrl-C or `quit` stops");
             let sim = Arc::new(super::demo_sim::SimApplicant::new(mrz, zfm, cam, PORTRAIT_PNG));
             let reacting = {

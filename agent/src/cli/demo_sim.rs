@@ -206,7 +206,11 @@ impl SimApplicant {
     }
 
     /// Runs one console command; the answer is one line.
-    pub async fn command(&self, line: &str, central: &tokio::sync::Mutex<CentralCtl>) -> anyhow::Result<String> {
+    pub async fn command(
+        &self,
+        line: &str,
+        central: &tokio::sync::Mutex<CentralCtl>,
+    ) -> anyhow::Result<String> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let ok = |s: &str| Ok(format!("ok: {s}"));
         match words.as_slice() {

@@ -13,10 +13,12 @@ pub mod capture;
 pub mod certs;
 #[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "demo")]
 pub mod demo_sim;
 pub mod devices;
 pub mod mrz;
 pub mod outbox;
+pub mod page;
 pub mod photo;
 pub mod profiles;
 

@@ -1,0 +1,48 @@
+//! `tamga page --config FILE [--open]`: the operator page's address, with the API key in its fragment.
+//!
+//! The key is read from `api.token` in the data folder (mode 0600, so only the operator's account and root can
+//! run this). It rides in the fragment (`#token=...`), which a browser never sends to a server nor in a
+//! Referer; the page moves it into the tab's session storage and removes it from the address bar.
+
+use anyhow::Context as _;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct PageArgs {
+    /// The station configuration the daemon runs with.
+    #[arg(long)]
+    config: std::path::PathBuf,
+    /// Open the page in the desktop's browser (`xdg-open`) instead of printing its address.
+    #[arg(long)]
+    open: bool,
+}
+
+/// The page's address for a daemon listening on `listen` with API key `token`.
+pub fn url(listen: std::net::SocketAddr, token: &str) -> String {
+    format!("http://{listen}/#token={token}")
+}
+
+pub fn run(args: PageArgs) -> anyhow::Result<ExitCode> {
+    let cfg = crate::station::StationConfig::load(&args.config)?;
+    let token_file = cfg.paths.data_dir.join("api.token");
+    if !token_file.exists() {
+        anyhow::bail!(
+            "{} does not exist yet: start the daemon once (`tamga run --config {}`), it creates the key",
+            token_file.display(),
+            args.config.display()
+        );
+    }
+    let token = super::certs::read_key(&token_file)
+        .with_context(|| format!("reading the API key {}", token_file.display()))?;
+    let url = url(cfg.api.listen, token.trim());
+    if args.open {
+        let status = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .status()
+            .context("running xdg-open (install xdg-utils, or open the printed address by hand)")?;
+        anyhow::ensure!(status.success(), "xdg-open failed ({status})");
+    } else {
+        outln!("{url}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
