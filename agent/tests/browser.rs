@@ -41,9 +41,11 @@ fn the_operator_page_serves_whole_applicants_in_a_real_browser() {
     // Every scenario ran and passed (a scenario list that shrank by mistake would pass silently otherwise).
     for scenario in [
         "full_applicant",
+        "passport_checks",
         "rejected_photo",
         "finger_exception",
         "unplugged_scanner",
+        "unplugged_camera",
         "central_down",
     ] {
         assert!(

@@ -26,6 +26,11 @@ function h(tag, attrs, ...children) {
   return e;
 }
 
+/** Replaces an element's children, skipping absent ones (null, undefined, false). */
+function fill(e, ...children) {
+  e.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Messages
 
@@ -130,30 +135,35 @@ function setImage(img, url) {
 // ---------------------------------------------------------------------------------------------------------------
 // Errors: what happened and what to do, in the operator's language
 
-function showError(e) {
+/** Adds a message to the banner: what happened, what to do, and the agent's own words in small print. */
+function say(kind, what, todo, detail, code, key) {
   const b = $('banner');
-  const code = e.code || 'internal';
+  // One message per subject: a device's "back" replaces its "disconnected".
+  for (const m of [...b.children]) {
+    if (m.querySelector('.what').textContent === what || (key && m.dataset.key === key)) m.remove();
+  }
+  const m = h('div', { class: `message ${kind}`, 'data-code': code || '', 'data-key': key || '' },
+    h('div', { class: 'what' }, what), h('div', { class: 'todo' }, todo || ''), h('div', { class: 'detail muted' }, detail || ''));
+  b.append(m);
+  while (b.children.length > 3) b.firstElementChild.remove();
   b.hidden = false;
-  b.className = 'error';
-  b.dataset.code = code;
-  b.querySelector('.what').textContent = messages[`error.${code}`] ? t(`error.${code}`) : (e.message || code);
-  b.querySelector('.todo').textContent = messages[`todo.${code}`] ? t(`todo.${code}`) : (e.action || '');
-  b.querySelector('.detail').textContent = e.message && messages[`error.${code}`] ? e.message : '';
 }
 
-function showNotice(text, kind) {
-  const b = $('banner');
-  b.hidden = false;
-  b.className = kind || 'notice';
-  b.dataset.code = '';
-  b.querySelector('.what').textContent = text;
-  b.querySelector('.todo').textContent = '';
-  b.querySelector('.detail').textContent = '';
+function showError(e) {
+  const code = e.code || 'internal';
+  const known = !!messages[`error.${code}`] || !!english[`error.${code}`];
+  say('error', known ? t(`error.${code}`) : (e.message || code),
+    messages[`todo.${code}`] || english[`todo.${code}`] ? t(`todo.${code}`) : (e.action || ''),
+    known ? e.message : '', code);
+}
+
+function showNotice(text, kind, key) {
+  say(kind || 'notice', text, '', '', '', key);
 }
 
 function clearBanner() {
+  $('banner').replaceChildren();
   $('banner').hidden = true;
-  $('banner').dataset.code = '';
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -312,7 +322,7 @@ function renderDocument() {
   if (S.busy === 'document') instruction = t('document.reading');
   else if (!d) instruction = t('document.instruction');
   else if (!d.valid) instruction = t('document.invalid');
-  else instruction = t('document.ok');
+  else instruction = t(d.warnings.length ? 'document.ok' : 'document.ok_clean');
   $('document-instruction').textContent = waitingFor('document') || instruction;
   const list = [];
   if (!d) list.push([t('document.read'), 'Enter', readDocument, 'primary']);
@@ -325,20 +335,23 @@ function renderDocument() {
   const out = $('document-result');
   if (!d) { out.replaceChildren(); return; }
   const field = (k, v) => h('tr', {}, h('th', {}, t(`mrz.${k}`)), h('td', { 'data-field': k }, v ?? '—'));
-  const checks = Object.entries(d.checks || {}).map(([k, ok]) =>
+  // In the order the fields stand in the MRZ.
+  const order = ['document_number', 'birth_date', 'expiry_date', 'optional_data', 'composite'];
+  const checks = order.filter((k) => k in (d.checks || {})).map((k) => [k, d.checks[k]]).map(([k, ok]) =>
     h('li', { class: ok ? 'pass' : 'fail' }, `${ok ? '✔' : '✘'} ${t(`mrz.check.${k}`)}`));
   const warnings = (d.warnings || []).map((w) =>
     h('li', { class: WARN_SERIOUS.has(w) ? 'fail' : 'warn', 'data-warning': w }, `⚠ ${t(`mrz.warning.${w}`)}`));
   const corrections = (d.corrections || []).map((c) =>
     h('li', { class: 'warn' }, `✎ ${t('mrz.corrected', { from: c.from, to: c.to, line: c.line, position: c.position })}`));
-  out.replaceChildren(
-    h('table', { class: 'record' },
+  fill(out,
+    h('table', { class: 'record passport' },
       field('surname', d.surname), field('given_names', d.given_names), field('document_number', d.document_number),
       field('nationality', d.nationality), field('birth_date', d.birth_date), field('sex', d.sex),
       field('expiry_date', d.expiry_date), field('issuing_state', d.issuing_state)),
-    h('ul', { class: 'checks', id: 'mrz-checks' }, checks),
-    warnings.length ? h('ul', { class: 'checks', id: 'mrz-warnings' }, warnings) : null,
-    corrections.length ? h('ul', { class: 'checks' }, corrections) : null,
+    h('div', {},
+      warnings.length ? h('ul', { class: 'checks', id: 'mrz-warnings' }, warnings) : null,
+      corrections.length ? h('ul', { class: 'checks' }, corrections) : null,
+      h('ul', { class: 'checks', id: 'mrz-checks' }, checks)),
   );
 }
 
@@ -441,9 +454,20 @@ function preview(on) {
     return;
   }
   if (previewAbort) return;
+  if (S.busy === 'face') {
+    // A still capture holds the camera; the live view comes back after it.
+    clearTimeout(previewRetry);
+    previewRetry = setTimeout(() => preview(S.step === 'face'), 500);
+    return;
+  }
   const ctl = new AbortController();
   previewAbort = ctl;
   readPreview(ctl.signal).catch(() => {}).finally(() => {
+    if (previewAbort === ctl && !ctl.signal.aborted && $('preview').dataset.url) {
+      // The stream ended (camera gone, agent stopping): do not leave its last frame up as if it were live.
+      setImage($('preview'), null);
+      $('preview-note').textContent = t('face.preview_unavailable');
+    }
     if (previewAbort === ctl) {
       previewAbort = null;
       if (S.step === 'face') previewRetry = setTimeout(() => preview(S.step === 'face'), 1000);
@@ -699,7 +723,7 @@ function renderReview() {
     return h('tr', { class: f.state === 'pending' ? 'fail' : f.state === 'exception' ? 'warn' : 'pass', 'data-pos': p },
       h('th', {}, t(`finger.${p}`)), h('td', {}, text));
   });
-  $('review').replaceChildren(
+  fill($('review'),
     missing.length ? h('ul', { class: 'checks', id: 'review-missing' }, missing.map(([, m]) => h('li', { class: 'fail' }, `✘ ${m}`))) : null,
     h('div', { class: 'review-grid' },
       h('div', {}, h('h2', {}, t('step.document')),
@@ -743,6 +767,22 @@ function renderDone() {
   $('done-state').textContent = t(`bundle.${st}`);
   $('done-state').dataset.state = st;
   $('done-text').textContent = t('done.text');
+  const r = receipt(S.done.receipt);
+  $('done-receipt').textContent = r
+    ? t('done.receipt', { time: new Date(r.received_at).toLocaleString(S.lang), reference: r.storage_ref })
+    : '';
+}
+
+/** The receipt's claims (the agent verified its signature against the central certificate before saying
+ * "delivered"; the page only shows them). */
+function receipt(jws) {
+  try {
+    const b64 = jws.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
 }
 
 let bundleTimer = null;
@@ -754,6 +794,7 @@ async function watchBundle() {
     const st = await api('GET', `/v1/bundles/${S.done.bundle_id}`);
     S.done.state = st.state;
     S.done.last_error = st.last_error;
+    S.done.receipt = st.receipt;
     if (S.step === 'done') renderDone();
   } catch (e) { /* the next event or tick tries again */ }
   if (S.done && S.done.state !== 'delivered') bundleTimer = setTimeout(watchBundle, 3000);
@@ -784,8 +825,8 @@ function maybeResume(role) {
   if (!i || i.role !== role || S.busy || S.step !== i.step) return;
   if (S.devices[i.role] !== 'ready') return;
   S.interrupted = null;
-  showNotice(t('notice.resumed', { device: t(`device.${i.role}`) }), 'notice');
-  i.run();
+  i.run(); // clears the banner as any new capture does
+  showNotice(t('notice.resumed', { device: t(`device.${i.role}`) }), 'notice', `dev-${i.role}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -833,9 +874,9 @@ function onEvent(name, data) {
     const back = e.state === 'arrived' || e.state === 'responsive';
     refreshDevices().then(() => { if (back) maybeResume(e.role); }).catch(() => {});
     if (e.state === 'removed' || e.state === 'unresponsive') {
-      showNotice(t(`notice.device_${e.state}`, { device: t(`device.${e.role}`) }), 'error');
+      showNotice(t(`notice.device_${e.state}`, { device: t(`device.${e.role}`) }), 'error', `dev-${e.role}`);
     } else if ((e.state === 'arrived' || e.state === 'responsive') && !S.interrupted) {
-      showNotice(t('notice.device_back', { device: t(`device.${e.role}`) }), 'notice');
+      showNotice(t('notice.device_back', { device: t(`device.${e.role}`) }), 'notice', `dev-${e.role}`);
     }
   } else if (name === 'outbox') {
     S.outbox = e;

@@ -13,6 +13,7 @@ Exit status: 0 all passed, 1 a scenario failed, 77 the browser or Playwright is 
 """
 
 import argparse
+import base64
 import json
 import os
 import queue
@@ -86,9 +87,12 @@ class Demo:
         return answer
 
     def api(self, path):
+        return json.loads(self.api_text(path))
+
+    def api_text(self, path):
         req = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {self.token}"})
         with urllib.request.urlopen(req, timeout=10) as r:
-            return json.load(r)
+            return r.read().decode()
 
     def stop(self):
         try:
@@ -198,6 +202,11 @@ def delivered(r, bundle, timeout=60000):
     expect(r.page.locator('#done-state[data-state="delivered"]')).to_be_visible(timeout=timeout)
     st = r.demo.api(f"/v1/bundles/{bundle}")
     assert st["state"] == "delivered" and st["receipt"], st
+    # The receipt's reference, as the central system wrote it, is on the page.
+    payload = st["receipt"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["bundle_id"] == bundle, claims
+    expect(r.page.locator("#done-receipt")).to_contain_text(claims["storage_ref"])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -246,6 +255,8 @@ def full_applicant(r):
     expect(page.locator("#review tr.pass")).to_have_count(10)
     expect(page.locator("#review-missing")).to_have_count(0)
     expect(page.locator("#review-crop")).to_have_attribute("src", re.compile("^blob:"))
+    expect(page.locator("#review")).not_to_contain_text("null")
+    expect(page.locator("#document-result")).not_to_contain_text("null")
     r.shot("review")
     bundle = submit(r)
     r.shot("submitted")
@@ -256,6 +267,43 @@ def full_applicant(r):
     # The next applicant starts from a clean page.
     r.key("Enter")
     expect(page.locator("#step-start")).to_be_visible()
+
+
+def passport_checks_and_cancel(r):
+    """A misprinted passport fails its check digits and cannot be submitted; an expired one reads with the
+    warning; the review lists what is missing and leads there; F9 discards the applicant."""
+    page = r.page
+    r.demo.sim("passport misprinted")
+    start_applicant(r)
+    r.key("Enter")
+    expect(page.locator("#mrz-checks li.fail")).not_to_have_count(0, timeout=20000)
+    expect(page.locator("#document-instruction")).to_contain_text("check digits of this passport do not match")
+    expect(page.locator('#document-actions button.primary')).to_contain_text("Read again")
+    expect(page.locator('#steps li[data-step="document"]')).not_to_have_class(re.compile("complete"))
+    r.shot("passport-misprinted")
+    r.demo.sim("passport expired")
+    r.key("Enter")
+    expect(page.locator('#mrz-warnings li.fail[data-warning="expired"]')).to_contain_text("expired", timeout=20000)
+    expect(page.locator("#mrz-checks li.fail")).to_have_count(0)
+    expect(page.locator("#document-instruction")).to_contain_text("Check the warnings")
+    r.shot("passport-expired")
+    # Straight to the review: it says what is missing and Enter goes there.
+    r.key("F4")
+    expect(page.locator("#review-missing li")).to_have_count(2)
+    expect(page.locator("#review-missing")).to_contain_text("No accepted photo")
+    expect(page.locator("#review")).to_contain_text("The passport has expired")
+    r.shot("review-incomplete")
+    r.key("Enter")
+    expect(page.locator("#step-face")).to_be_visible()
+    r.key("F9")
+    expect(page.locator("#cancel-dialog")).to_be_visible()
+    r.shot("cancel-dialog")
+    r.key("Enter")
+    expect(page.locator("#step-start")).to_be_visible()
+    expect(page.locator("#steps")).to_be_hidden()
+    # The agent discarded it (not just the page).
+    metrics = r.demo.api_text("/v1/metrics")
+    assert 'tamga_sessions_total{outcome="cancelled"} 1' in metrics, metrics
 
 
 def rejected_photo_and_retake(r):
@@ -359,17 +407,54 @@ def unplugged_scanner(r):
     r.demo.sim("unplug fingerprint")
     expect(page.locator("#banner")).to_be_visible(timeout=20000)
     expect(page.locator("#dev-fingerprint")).to_have_attribute("data-state", "unplugged", timeout=20000)
-    expect(page.locator("#banner")).to_contain_text("disconnected")
-    expect(page.locator("#banner")).to_contain_text("Check")
+    # What happened and what to do: the capture's error from the API, and the device's removal.
+    expect(page.locator('#banner .message.error[data-code="device_failed"]')).to_contain_text(
+        "failed or is not connected"
+    )
+    expect(page.locator('#banner .message.error[data-code="device_failed"] .todo')).to_contain_text(
+        "Check the device and its cable"
+    )
+    expect(page.locator('#banner .message[data-key="dev-fingerprint"]')).to_contain_text("disconnected")
+    expect(page.locator("#finger-instruction")).to_contain_text("Waiting for the fingerprint scanner")
     expect(page.locator("#hand-diagram .finger.captured")).to_have_count(3)
     r.shot("scanner-unplugged")
     r.demo.sim("plug fingerprint")
-    expect(page.locator("#dev-fingerprint")).to_have_attribute("data-state", "ready", timeout=20000)
+    # The page goes on by itself: the interrupted finger, then the rest.
+    expect(page.locator('#banner .message[data-key="dev-fingerprint"]')).to_contain_text("continuing", timeout=20000)
+    expect(page.locator('#banner .message.error[data-code="device_failed"]')).to_have_count(0)
     all_fingers(r)
+    expect(page.locator("#dev-fingerprint")).to_have_attribute("data-state", "ready", timeout=20000)
     expect(page.locator("#hand-diagram .finger.captured")).to_have_count(10)
     r.shot("scanner-back")
     r.key("Enter")
     delivered(r, submit(r))
+
+
+def unplugged_camera(r):
+    """The camera is unplugged before the photo: the capture fails with what to do, the live view goes, and
+    when the camera is back the page takes the photo by itself."""
+    page = r.page
+    r.allowed.append((502, r"/face$"))
+    r.allowed.append((502, r"/camera/preview$"))
+    r.allowed.append((503, r"/camera/preview$"))
+    start_applicant(r)
+    read_passport(r)
+    r.key("Enter")
+    expect(page.locator("#preview")).to_have_attribute("data-frames", re.compile(r"^\d+$"), timeout=20000)
+    r.demo.sim("unplug camera")
+    expect(page.locator("#dev-camera")).to_have_attribute("data-state", "unplugged", timeout=20000)
+    r.key("Enter")
+    expect(page.locator('#banner .message.error[data-code="device_failed"]')).to_be_visible(timeout=30000)
+    expect(page.locator("#face-instruction")).to_contain_text("Waiting for the camera")
+    # The live view does not keep showing the last frame of a camera that is gone.
+    expect(page.locator("#preview")).to_be_hidden()
+    expect(page.locator("#preview-note")).to_contain_text("unavailable")
+    expect(page.locator('#steps li[data-step="document"]')).to_have_class(re.compile("complete"))
+    r.shot("camera-unplugged")
+    r.demo.sim("plug camera")
+    expect(page.locator("#face-instruction")).to_contain_text("Photo accepted", timeout=40000)
+    expect(page.locator("#crop")).to_have_attribute("src", re.compile("^blob:"))
+    r.shot("camera-back")
 
 
 def central_down_then_back(r):
@@ -400,9 +485,11 @@ def central_down_then_back(r):
 
 SCENARIOS = [
     ("full_applicant", "en", full_applicant),
+    ("passport_checks", "en", passport_checks_and_cancel),
     ("rejected_photo", "en", rejected_photo_and_retake),
     ("finger_exception", "ru", finger_exception),
     ("unplugged_scanner", "en", unplugged_scanner),
+    ("unplugged_camera", "en", unplugged_camera),
     ("central_down", "en", central_down_then_back),
 ]
 
