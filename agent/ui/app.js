@@ -26,6 +26,11 @@ function h(tag, attrs, ...children) {
   return e;
 }
 
+/** Sets a live region's text only when it changes, so a screen reader does not repeat it at every event. */
+function say1(e, text) {
+  if (e.textContent !== text) e.textContent = text;
+}
+
 /** Replaces an element's children, skipping absent ones (null, undefined, false). */
 function fill(e, ...children) {
   e.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
@@ -47,7 +52,9 @@ function t(key, vars) {
 async function loadMessages(lang) {
   const get = async (l) => (await fetch(`/ui/i18n/${l}.json`, { cache: 'no-cache' })).json();
   if (!Object.keys(english).length) english = await get('en');
-  messages = lang === 'en' ? english : await get(lang);
+  const m = lang === 'en' ? english : await get(lang);
+  if (S.lang !== lang) return; // a later choice won
+  messages = m;
   document.documentElement.lang = lang;
   $('lang').value = lang;
   for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
@@ -84,6 +91,8 @@ const saved = {
   set session(v) { v ? localStorage.setItem('tamga.session', v) : localStorage.removeItem('tamga.session'); },
   get bundle() { return localStorage.getItem('tamga.bundle'); },
   set bundle(v) { v ? localStorage.setItem('tamga.bundle', v) : localStorage.removeItem('tamga.bundle'); },
+  get submitting() { return localStorage.getItem('tamga.submitting'); },
+  set submitting(v) { v ? localStorage.setItem('tamga.submitting', v) : localStorage.removeItem('tamga.submitting'); },
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -105,6 +114,8 @@ async function api(method, path, body) {
       method,
       headers: { Authorization: `Bearer ${S.token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
+      // Longer than any device wait of the agent (30 s document, 20 s finger): a hung request cannot lock the page.
+      signal: AbortSignal.timeout(method === 'GET' ? 15000 : 60000),
     });
   } catch (e) {
     throw new ApiError(0, { error: 'agent_down', message: String(e) });
@@ -120,9 +131,13 @@ async function api(method, path, body) {
 
 /** An image from the API as an object URL (img elements cannot send the token). */
 async function imageUrl(path) {
-  const r = await fetch(path, { headers: { Authorization: `Bearer ${S.token}` } });
-  if (!r.ok) return null;
-  return URL.createObjectURL(await r.blob());
+  try {
+    const r = await fetch(path, { headers: { Authorization: `Bearer ${S.token}` }, signal: AbortSignal.timeout(15000) });
+    if (!r.ok) return null;
+    return URL.createObjectURL(await r.blob());
+  } catch {
+    return null;
+  }
 }
 
 function setImage(img, url) {
@@ -290,6 +305,7 @@ function lostSession() {
 // ------------------------------------------------------------------ start
 
 async function startApplicant() {
+  if (S.busy) return;
   const operator = $('operator').value.trim();
   if (!operator) {
     showNotice(t('start.need_operator'), 'error');
@@ -297,6 +313,7 @@ async function startApplicant() {
     return;
   }
   localStorage.setItem('tamga.operator', operator);
+  S.busy = 'start';
   try {
     const r = await api('POST', '/v1/sessions', { operator_id: operator });
     S.sessionId = r.session_id;
@@ -305,10 +322,15 @@ async function startApplicant() {
     if (S.cropUrl) URL.revokeObjectURL(S.cropUrl);
     S.cropUrl = null;
     S.doc = null; S.face = null; S.fingerResult = {}; S.finger = FINGERS[0]; S.done = null; S.interrupted = null;
+    $('finger-image').dataset.pos = '';
+    setImage($('finger-image'), null);
     await refreshSession();
+    S.busy = null;
     go('document');
   } catch (e) {
     showError(e);
+  } finally {
+    S.busy = null;
   }
 }
 
@@ -323,7 +345,7 @@ function renderDocument() {
   else if (!d) instruction = t('document.instruction');
   else if (!d.valid) instruction = t('document.invalid');
   else instruction = t(d.warnings.length ? 'document.ok' : 'document.ok_clean');
-  $('document-instruction').textContent = waitingFor('document') || instruction;
+  say1($('document-instruction'), waitingFor('document') || instruction);
   const list = [];
   if (!d) list.push([t('document.read'), 'Enter', readDocument, 'primary']);
   else if (!d.valid) list.push([t('document.read_again'), 'Enter', readDocument, 'primary']);
@@ -382,7 +404,7 @@ function renderFace() {
   else if (!f) instruction = t('face.instruction');
   else if (f.accepted) instruction = t('face.accepted');
   else instruction = t('face.rejected');
-  $('face-instruction').textContent = waitingFor('face') || instruction;
+  say1($('face-instruction'), waitingFor('face') || instruction);
   const list = [];
   if (f && f.accepted) {
     list.push([t('action.continue_fingers'), 'Enter', () => go('fingers'), 'primary']);
@@ -402,7 +424,9 @@ function renderFace() {
 
 /** Fetches the accepted photo's crop once (it is shown on the photo step and on the review). */
 async function loadCrop() {
-  const url = await imageUrl(`/v1/sessions/${S.sessionId}/face`);
+  const sid = S.sessionId;
+  const url = await imageUrl(`/v1/sessions/${sid}/face`);
+  if (S.sessionId !== sid) { if (url) URL.revokeObjectURL(url); return; }
   if (S.cropUrl) URL.revokeObjectURL(S.cropUrl);
   S.cropUrl = url;
   render();
@@ -554,7 +578,8 @@ function renderHands() {
     const state = fingerState(pos);
     const g = el('g', {
       class: `finger ${state}${pos === S.finger ? ' selected' : ''}`,
-      'data-pos': pos, 'data-state': state, tabindex: '-1',
+      'data-pos': pos, 'data-state': state, tabindex: '-1', role: 'img',
+      'aria-label': `${t(`finger.${pos}`)}: ${t(`fingerstate.${state}`)}`,
     });
     g.append(el('rect', { x, y, width: 32, height: thumb ? 60 : 130 - (y - 16), rx: 16 }));
     const q = S.session && S.session.fingers[pos];
@@ -581,7 +606,7 @@ function renderFingers() {
   else if (state === 'captured') instruction = t('fingers.captured', { finger: name });
   else if (state === 'exception') instruction = t('fingers.excepted', { finger: name });
   else instruction = t('fingers.instruction', { finger: name });
-  $('finger-instruction').textContent = waitingFor('fingers') || instruction;
+  say1($('finger-instruction'), waitingFor('fingers') || instruction);
   const list = [];
   if (all && !S.busy) {
     list.push([t('action.continue_review'), 'Enter', () => go('review'), 'primary']);
@@ -599,7 +624,9 @@ function renderFingers() {
   const out = $('finger-quality');
   const findings = (res && res.findings) || (q && q.findings) || [];
   const lines = [];
-  if (res && res.kind === 'scanner') lines.push(h('p', { class: 'fail' }, t(`scanner.${res.reason}`)));
+  if (res && res.kind === 'scanner') {
+    lines.push(h('p', { class: 'fail' }, english[`scanner.${res.reason}`] ? t(`scanner.${res.reason}`) : res.instruction));
+  }
   if (q && state === 'captured') lines.push(h('p', { class: 'pass' }, t('fingers.quality', { score: q.score })));
   if (res && res.kind === 'retry') lines.push(h('p', { class: 'fail' }, t('fingers.rejected', { score: res.score, remaining: res.remaining })));
   if (state === 'exception') lines.push(h('p', { class: 'warn' }, t(`reason.${S.session.fingers[pos].reason}`)));
@@ -608,7 +635,11 @@ function renderFingers() {
   const bar = $('finger-progress');
   const p = S.progress;
   bar.hidden = !(S.busy === 'finger' && p && p.what === `finger/${pos}`);
-  if (!bar.hidden) bar.querySelector('.fill').style.width = `${Math.round((100 * p.done) / p.total)}%`;
+  if (!bar.hidden) {
+    const pct = Math.round((100 * p.done) / p.total);
+    bar.querySelector('.fill').style.width = `${pct}%`;
+    bar.setAttribute('aria-valuenow', String(pct));
+  }
   if ($('finger-image').dataset.pos !== pos) {
     $('finger-image').dataset.pos = pos;
     setImage($('finger-image'), null);
@@ -617,8 +648,10 @@ function renderFingers() {
 }
 
 async function showFingerImage(pos) {
-  const url = await imageUrl(`/v1/sessions/${S.sessionId}/fingers/${pos}`);
-  if (S.finger === pos) setImage($('finger-image'), url);
+  const sid = S.sessionId;
+  const url = await imageUrl(`/v1/sessions/${sid}/fingers/${pos}`);
+  if (S.finger === pos && S.sessionId === sid) setImage($('finger-image'), url);
+  else if (url) URL.revokeObjectURL(url);
 }
 
 function selectNext() {
@@ -632,12 +665,14 @@ function selectNext() {
 
 function moveFinger(delta) {
   if (S.busy) return;
+  if (S.interrupted && S.interrupted.step === 'fingers') S.interrupted = null; // the operator chose otherwise
   S.finger = FINGERS[(FINGERS.indexOf(S.finger) + delta + FINGERS.length) % FINGERS.length];
   render();
 }
 
 async function captureFinger(pos) {
   if (S.busy) return;
+  S.finger = pos; // the screen names the finger being captured, also when a capture resumes
   S.busy = 'finger';
   S.interrupted = null;
   S.progress = null;
@@ -649,7 +684,7 @@ async function captureFinger(pos) {
     const r = await api('POST', `/v1/sessions/${S.sessionId}/fingers/${pos}`);
     if (typeof r.next === 'string') {
       // The scanner itself asked for another try (no finger, or an unusable image).
-      S.fingerResult[pos] = { kind: 'scanner', reason: r.reason };
+      S.fingerResult[pos] = { kind: 'scanner', reason: r.reason, instruction: r.instruction };
     } else {
       const n = r.next;
       const findings = r.quality ? r.quality.findings : [];
@@ -685,6 +720,7 @@ function openException() {
   $('exception-reasons').replaceChildren(...REASONS.map((r, i) =>
     h('li', {}, h('button', { class: 'secondary', 'data-reason': r, onclick: () => declare(r) }, h('kbd', {}, String(i + 1)), ' ', t(`reason.${r}`)))));
   d.showModal();
+  $('exception-title').focus(); // no reason button starts focused
 }
 
 async function declare(reason) {
@@ -740,22 +776,35 @@ async function submit() {
   S.busy = 'finalize';
   clearBanner();
   render();
+  saved.submitting = S.sessionId;
   try {
     const r = await api('POST', `/v1/sessions/${S.sessionId}/finalize`);
-    S.done = { bundle_id: r.bundle_id, state: r.state };
-    saved.bundle = r.bundle_id;
-    saved.session = null;
-    S.sessionId = null;
-    S.session = null;
-    S.busy = null;
-    go('done');
-    watchBundle();
+    finished(r.bundle_id);
   } catch (e) {
     S.busy = null;
+    if (e.code === 'no_session' || e.code === 'agent_down') {
+      // The answer was lost: the bundle may be saved. Never tell the operator to start again on a guess.
+      showNotice(t('notice.submit_unknown'), 'error');
+      return;
+    }
+    saved.submitting = null;
     showError(e);
     await refreshSession().catch(() => {});
     render();
   }
+}
+
+/** The applicant is saved as `bundleId`: show its delivery. */
+function finished(bundleId) {
+  S.done = { bundle_id: bundleId, state: 'queued' };
+  saved.bundle = bundleId;
+  saved.session = null;
+  saved.submitting = null;
+  S.sessionId = null;
+  S.session = null;
+  S.busy = null;
+  go('done');
+  watchBundle();
 }
 
 // ------------------------------------------------------------------ after submit
@@ -796,14 +845,20 @@ async function watchBundle() {
     S.done.last_error = st.last_error;
     S.done.receipt = st.receipt;
     if (S.step === 'done') renderDone();
-  } catch (e) { /* the next event or tick tries again */ }
-  if (S.done && S.done.state !== 'delivered') bundleTimer = setTimeout(watchBundle, 3000);
+  } catch (e) {
+    if (e.code === 'no_bundle') { showError(e); return; }
+    /* otherwise the next event or tick tries again */
+  }
+  if (S.done && !['delivered', 'quarantined'].includes(S.done.state)) bundleTimer = setTimeout(watchBundle, 3000);
 }
 
 function nextApplicant() {
+  if (S.busy) return;
   S.done = null;
   saved.bundle = null;
-  go('start');
+  S.step = 'start';
+  clearBanner();
+  render();
   $('operator').value = localStorage.getItem('tamga.operator') || '';
   if (!$('operator').value) $('operator').focus();
 }
@@ -812,10 +867,10 @@ function nextApplicant() {
 // Device failures: say so, keep what was captured, and resume when the device is back
 
 function failed(e, role, retry) {
+  if (e.code === 'no_session') { lostSession(); return; }
   showError(e);
-  if (e.code === 'device_failed' || e.code === 'no_device' || e.code === 'device_busy') {
-    S.interrupted = { role, step: S.step, run: retry };
-  }
+  // Only a device that failed comes back; "not configured" does not, and "busy" is retried by the operator.
+  if (e.code === 'device_failed') S.interrupted = { role, step: S.step, run: retry };
   refreshDevices().catch(() => {});
 }
 
@@ -823,6 +878,7 @@ function failed(e, role, retry) {
 function maybeResume(role) {
   const i = S.interrupted;
   if (!i || i.role !== role || S.busy || S.step !== i.step) return;
+  if (document.querySelector('dialog[open]')) return; // the operator is deciding something else
   if (S.devices[i.role] !== 'ready') return;
   S.interrupted = null;
   i.run(); // clears the banner as any new capture does
@@ -834,13 +890,18 @@ function maybeResume(role) {
 
 async function events() {
   for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
+    // Each connection is aborted when it ends for any reason, so a failed one never holds a browser connection.
+    const ctl = new AbortController();
     try {
-      const r = await fetch('/v1/events', { headers: { Authorization: `Bearer ${S.token}` } });
+      const r = await fetch('/v1/events', { headers: { Authorization: `Bearer ${S.token}` }, signal: ctl.signal });
       if (r.status === 401) { showLogin(); return; }
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       S.agentUp = true;
       wait = 500;
       await refreshAll();
+      // After a reconnect (the agent may have restarted): is the open applicant still there?
+      if (S.sessionId && !S.busy) await refreshSession().then(render).catch(() => {});
+      if (S.interrupted) maybeResume(S.interrupted.role);
       const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -860,7 +921,11 @@ async function events() {
           if (data) onEvent(name, data);
         }
       }
-    } catch (e) { /* reconnect below */ }
+    } catch (e) {
+      /* reconnect below */
+    } finally {
+      ctl.abort();
+    }
     S.agentUp = false;
     renderBar();
     await new Promise((res) => setTimeout(res, wait));
@@ -885,8 +950,13 @@ function onEvent(name, data) {
   } else if (name === 'link') {
     S.link = e;
     renderBar();
+  } else if (name === 'session') {
+    // A finalize whose answer was lost (the agent stopped after saving): the event still names the bundle.
+    if (e.state === 'finalized' && e.session === saved.submitting && !S.done) {
+      finished(e.bundle_id);
+    }
   } else if (name === 'capture') {
-    if (e.stage === 'progress') {
+    if (e.stage === 'progress' && e.session === S.sessionId) {
       S.progress = { what: e.what, done: e.done, total: e.total };
       if (S.step === 'fingers') renderFingers();
     }
@@ -911,19 +981,29 @@ async function refreshAll() {
 function onKey(ev) {
   const dialog = document.querySelector('dialog[open]');
   if (dialog) {
-    if (dialog.id === 'exception-dialog' && /^Digit[1-9]$/.test(ev.code)) {
-      const r = REASONS[Number(ev.code.slice(5)) - 1];
-      if (r) { ev.preventDefault(); declare(r); }
+    if (dialog.id === 'exception-dialog') {
+      // A reason is chosen by its number only: Enter or Space must not pick whichever button has the focus.
+      if (ev.key === 'Enter' || ev.key === ' ') ev.preventDefault();
+      const m = /^(?:Digit|Numpad)([1-9])$/.exec(ev.code);
+      const r = m && REASONS[Number(m[1]) - 1];
+      if (r && !ev.repeat) { ev.preventDefault(); declare(r); }
     } else if (dialog.id === 'cancel-dialog' && ev.key === 'Enter') {
-      ev.preventDefault(); confirmCancel();
+      ev.preventDefault();
+      if (ev.repeat || document.activeElement === $('cancel-no')) dialog.close();
+      else confirmCancel();
     }
     return; // Esc closes a dialog by itself
   }
-  if (ev.altKey && ev.code === 'KeyL') { ev.preventDefault(); setLanguage(LANGS[(LANGS.indexOf(S.lang) + 1) % LANGS.length]); return; }
-  const inField = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement && document.activeElement.tagName);
   const fkeys = { F1: 'document', F2: 'face', F3: 'fingers', F4: 'review' };
-  if (fkeys[ev.key] && S.sessionId) { ev.preventDefault(); go(fkeys[ev.key]); return; }
-  if (ev.key === 'F9' && S.sessionId) { ev.preventDefault(); askCancel(); return; }
+  // The browser's own F1 (help) and F3 (find) never open on the operator's screen.
+  if (fkeys[ev.key] || ev.key === 'F9') ev.preventDefault();
+  // A held key repeats only where repeating makes sense (moving between fingers).
+  if (ev.repeat && ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
+  if (ev.altKey && ev.code === 'KeyL') { ev.preventDefault(); setLanguage(LANGS[(LANGS.indexOf(S.lang) + 1) % LANGS.length]); return; }
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return; // Ctrl+R reloads, as the operator expects
+  const inField = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement && document.activeElement.tagName);
+  if (fkeys[ev.key] && S.sessionId) { go(fkeys[ev.key]); return; }
+  if (ev.key === 'F9' && S.sessionId) { askCancel(); return; }
   if (ev.key === 'Enter' && !(inField && S.step === 'login')) {
     if (S.step === 'start') { ev.preventDefault(); startApplicant(); return; }
     if (S.step === 'done') { ev.preventDefault(); nextApplicant(); return; }
@@ -944,10 +1024,14 @@ function askCancel() {
 
 async function confirmCancel() {
   $('cancel-dialog').close();
+  if (S.busy) return;
+  S.busy = 'cancel';
   try {
     await api('DELETE', `/v1/sessions/${S.sessionId}`);
   } catch (e) {
     if (e.code !== 'no_session') { showError(e); return; }
+  } finally {
+    S.busy = null;
   }
   S.sessionId = null;
   S.session = null;
@@ -959,6 +1043,7 @@ async function setLanguage(lang) {
   S.lang = lang;
   localStorage.setItem('tamga.lang', lang);
   await loadMessages(lang);
+  if (S.lang !== lang) return; // a later choice won
   render();
 }
 
@@ -978,8 +1063,9 @@ async function main() {
     history.replaceState(null, '', location.pathname);
   }
   S.token = sessionStorage.getItem('tamga.token') || '';
-  await loadMessages(localStorage.getItem('tamga.lang') || 'en');
-  $('lang').addEventListener('change', (e) => setLanguage(e.target.value));
+  S.lang = localStorage.getItem('tamga.lang') || 'en';
+  await loadMessages(S.lang);
+  $('lang').addEventListener('change', (e) => { setLanguage(e.target.value); e.target.blur(); });
   document.addEventListener('keydown', onKey);
   $('start').addEventListener('click', startApplicant);
   $('next').addEventListener('click', nextApplicant);
@@ -1007,7 +1093,7 @@ async function main() {
   if (open) {
     S.sessionId = open;
     await refreshSession().catch(showError);
-    if (S.sessionId) {
+    if (S.sessionId && S.session) {
       if (S.session.face_accepted) loadCrop();
       const first = STEPS.find((s) => s !== 'review' && !stepComplete(s)) || 'review';
       S.finger = FINGERS.find((p) => !fingerDone(p)) || FINGERS[0];
@@ -1015,6 +1101,11 @@ async function main() {
       showNotice(t('notice.session_restored'), 'notice');
       return;
     }
+  } else if (saved.submitting) {
+    // The page went away while submitting: the answer is unknown.
+    go('start');
+    showNotice(t('notice.submit_unknown'), 'error');
+    return;
   } else if (saved.bundle) {
     S.done = { bundle_id: saved.bundle, state: 'queued' };
     go('done');
@@ -1025,4 +1116,10 @@ async function main() {
   if (!$('operator').value) $('operator').focus();
 }
 
-main();
+main().catch((e) => {
+  // Never a blank screen: say so and try again.
+  S.step = 'start';
+  render();
+  showError(e instanceof ApiError ? e : new ApiError(0, { error: 'agent_down', message: String(e) }));
+  setTimeout(() => location.reload(), 5000);
+});

@@ -367,6 +367,10 @@ def finger_exception(r):
     expect(page.locator("#exception-dialog")).to_be_visible()
     expect(page.locator("#exception-title")).to_contain_text("Указательный палец правой руки")
     r.shot("exception-dialog")
+    # Enter (the operator's habit) does not pick a reason: only its number does.
+    r.key("Enter")
+    expect(page.locator("#exception-dialog")).to_be_visible()
+    expect(page.locator("#hand-diagram .finger.exception")).to_have_count(0)
     r.key("Digit2")
     expect(page.locator("#exception-dialog")).to_be_hidden()
     expect(page.locator('#hand-diagram .finger.exception[data-pos="right-index"]')).to_have_count(1)
