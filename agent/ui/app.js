@@ -164,6 +164,12 @@ function say(kind, what, todo, detail, code, key) {
   b.hidden = false;
 }
 
+/** Removes the banner's message about `key`. */
+function unsay(key) {
+  for (const m of [...$('banner').children]) if (m.dataset.key === key) m.remove();
+  if (!$('banner').children.length) $('banner').hidden = true;
+}
+
 function showError(e) {
   const code = e.code || 'internal';
   const known = !!messages[`error.${code}`] || !!english[`error.${code}`];
@@ -898,6 +904,7 @@ async function events() {
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       S.agentUp = true;
       wait = 500;
+      unsay('agent');
       await refreshAll();
       // After a reconnect (the agent may have restarted): is the open applicant still there?
       if (S.sessionId && !S.busy) await refreshSession().then(render).catch(() => {});
@@ -926,6 +933,7 @@ async function events() {
     } finally {
       ctl.abort();
     }
+    if (S.agentUp) say('error', t('error.agent_down'), t('todo.agent_down'), '', 'agent_down', 'agent');
     S.agentUp = false;
     renderBar();
     await new Promise((res) => setTimeout(res, wait));

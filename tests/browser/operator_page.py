@@ -19,6 +19,7 @@ import os
 import queue
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,11 +51,19 @@ class Demo:
 
     def __init__(self, tamga, language="en"):
         self.dir = tempfile.mkdtemp(prefix="tamga-browser-")
+        self.tamga, self.language = tamga, language
+        # A fixed port, so the page finds the agent again after a restart.
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self._start()
+
+    def _start(self):
         self.proc = subprocess.Popen(
-            [tamga, "demo", "--port", "0", "--dir", self.dir, "--language", language],
+            [self.tamga, "demo", "--port", str(self.port), "--dir", self.dir, "--language", self.language],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=open(os.path.join(self.dir, "demo.log"), "w"),
+            stderr=open(os.path.join(self.dir, "demo.log"), "a"),
             text=True,
             bufsize=1,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info"), "NO_COLOR": "1"},
@@ -75,6 +84,14 @@ class Demo:
     def _read(self):
         for line in self.proc.stdout:
             self.lines.put(line.rstrip("\n"))
+
+    def kill_and_restart(self, between=None):
+        """SIGKILL (no shutdown at all), then the same agent again on the same folder and port."""
+        self.proc.kill()
+        self.proc.wait()
+        if between:
+            between()
+        self._start()
 
     def sim(self, command):
         """Runs a simulator console command and returns its answer; fails on an error answer."""
@@ -158,8 +175,11 @@ class Run:
 
 def start_applicant(r, operator="op-7"):
     page = r.page
-    expect(page.locator("#operator")).to_be_focused()
-    page.keyboard.type(operator)
+    expect(page.locator("#step-start")).to_be_visible()
+    if not page.locator("#operator").input_value():
+        # The first applicant of the day: the operator types their name (remembered after that).
+        expect(page.locator("#operator")).to_be_focused()
+        page.keyboard.type(operator)
     r.key("Enter")
     expect(page.locator("#step-document")).to_be_visible()
     expect(page.locator('#steps li[data-step="document"]')).to_have_class(re.compile("current"))
@@ -461,6 +481,44 @@ def unplugged_camera(r):
     r.shot("camera-back")
 
 
+def agent_killed(r):
+    """The agent is killed: the page says so and waits. A bundle it had saved survives and is delivered after the
+    restart; an applicant still open is lost (captures live in memory until sealed), and the page says to start
+    again rather than sitting on a dead session."""
+    page = r.page
+    r.demo.sim("central down")
+    start_applicant(r)
+    read_passport(r)
+    r.key("Enter")
+    take_good_photo(r)
+    r.key("Enter")
+    r.key("Enter")
+    all_fingers(r)
+    r.key("Enter")
+    bundle = submit(r)
+    expect(page.locator("#done-state")).to_have_attribute("data-state", re.compile("queued|sending"))
+
+    def agent_is_down():
+        expect(page.locator("#agent")).to_have_attribute("data-state", "bad", timeout=20000)
+        expect(page.locator('#banner .message[data-key="agent"]')).to_contain_text("does not answer")
+        r.shot("agent-down")
+
+    r.demo.kill_and_restart(between=agent_is_down)  # the restarted demo's central is up
+    expect(page.locator("#agent")).to_have_attribute("data-state", "ready", timeout=30000)
+    expect(page.locator('#banner .message[data-key="agent"]')).to_have_count(0)
+    delivered(r, bundle, timeout=90000)
+    r.shot("delivered-after-restart")
+    # An open applicant when the agent dies: the restarted agent does not know it (404), as it must not.
+    r.allowed.append((404, r"/sessions/[0-9a-f-]+$"))
+    r.key("Enter")
+    start_applicant(r)
+    read_passport(r)
+    r.demo.kill_and_restart()
+    expect(page.locator("#step-start")).to_be_visible(timeout=30000)
+    expect(page.locator("#banner")).to_contain_text("Start the applicant again")
+    r.shot("open-applicant-lost")
+
+
 def central_down_then_back(r):
     """Submitted while the central system is down: saved and shown as waiting, the link shown as unreachable;
     delivered with a verified receipt when the central system returns."""
@@ -495,6 +553,7 @@ SCENARIOS = [
     ("unplugged_scanner", "en", unplugged_scanner),
     ("unplugged_camera", "en", unplugged_camera),
     ("central_down", "en", central_down_then_back),
+    ("agent_killed", "en", agent_killed),
 ]
 
 

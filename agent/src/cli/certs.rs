@@ -94,6 +94,53 @@ const FILES: [&str; 8] = [
     "station.key",
 ];
 
+/// Writes a development PKI into `dir` (keys 0600).
+pub fn write_dev_pki(dir: &Path, p: &devpki::DevPki) -> anyhow::Result<()> {
+    for (name, text) in FILES.iter().zip(dev_pki_texts(p)) {
+        write(&dir.join(name), text, name.ends_with(".key"))?;
+    }
+    Ok(())
+}
+
+/// The development PKI in `dir`, when all its files are there (keys checked as [`read_key`] does).
+pub fn read_dev_pki(dir: &Path) -> anyhow::Result<Option<devpki::DevPki>> {
+    if !FILES.iter().all(|f| dir.join(f).exists()) {
+        return Ok(None);
+    }
+    let read = |name: &str| -> anyhow::Result<String> {
+        let path = dir.join(name);
+        if name.ends_with(".key") {
+            read_key(&path)
+        } else {
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        }
+    };
+    Ok(Some(devpki::DevPki {
+        root_ca: read("root-ca.pem")?,
+        root_ca_key: read("root-ca.key")?,
+        station_ca: read("station-ca.pem")?,
+        station_ca_key: read("station-ca.key")?,
+        central: read("central.pem")?,
+        central_key: read("central.key")?,
+        station: read("station.pem")?,
+        station_key: read("station.key")?,
+    }))
+}
+
+/// The texts of a development PKI, in the order of `FILES`.
+fn dev_pki_texts(p: &devpki::DevPki) -> [&String; 8] {
+    [
+        &p.root_ca,
+        &p.root_ca_key,
+        &p.station_ca,
+        &p.station_ca_key,
+        &p.central,
+        &p.central_key,
+        &p.station,
+        &p.station_key,
+    ]
+}
+
 pub fn run(cmd: CertsCommand, _ctx: &Context) -> anyhow::Result<ExitCode> {
     match cmd {
         CertsCommand::Init { dir, station, force } => {
@@ -114,18 +161,7 @@ pub fn run(cmd: CertsCommand, _ctx: &Context) -> anyhow::Result<ExitCode> {
                 );
             }
             let p = devpki::generate(&station)?;
-            for (name, text, secret) in [
-                ("root-ca.pem", &p.root_ca, false),
-                ("root-ca.key", &p.root_ca_key, true),
-                ("station-ca.pem", &p.station_ca, false),
-                ("station-ca.key", &p.station_ca_key, true),
-                ("central.pem", &p.central, false),
-                ("central.key", &p.central_key, true),
-                ("station.pem", &p.station, false),
-                ("station.key", &p.station_key, true),
-            ] {
-                write(&dir.join(name), text, secret)?;
-            }
+            write_dev_pki(&dir, &p)?;
             outln!(
                 "development PKI for station {station} written to {}",
                 dir.display()

@@ -218,17 +218,18 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async move {
         let station = "KZ-ALA-001-W01";
-        let pki = tamga_bundle::devpki::generate(station)?;
+        // A work folder used before keeps its PKI, outbox and central store: the demo can be stopped (or killed)
+        // and started again, and what was saved is delivered.
         let pki_dir = dir.join("pki");
         std::fs::create_dir_all(&pki_dir)?;
-        for (n, t) in [
-            ("root-ca.pem", &pki.root_ca),
-            ("station-ca.pem", &pki.station_ca),
-            ("central.pem", &pki.central),
-            ("station.pem", &pki.station),
-        ] {
-            std::fs::write(pki_dir.join(n), t)?;
-        }
+        let pki = match super::certs::read_dev_pki(&pki_dir)? {
+            Some(p) => p,
+            None => {
+                let p = tamga_bundle::devpki::generate(station)?;
+                super::certs::write_dev_pki(&pki_dir, &p)?;
+                p
+            }
+        };
         // The embedded central receiver, on a port of its own that it keeps across `central down` / `up`.
         let central_port = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await?
