@@ -218,6 +218,21 @@ def submit(r):
     return bundle
 
 
+def submitted_while_central_is_down(r):
+    """A whole applicant, straight through, submitted while the central system is down: saved, waiting."""
+    start_applicant(r)
+    read_passport(r)
+    r.key("Enter")
+    take_good_photo(r)
+    r.key("Enter")
+    r.key("Enter")
+    all_fingers(r)
+    r.key("Enter")
+    bundle = submit(r)
+    expect(r.page.locator("#done-state")).to_have_attribute("data-state", re.compile("queued|sending"))
+    return bundle
+
+
 def delivered(r, bundle, timeout=60000):
     expect(r.page.locator('#done-state[data-state="delivered"]')).to_be_visible(timeout=timeout)
     st = r.demo.api(f"/v1/bundles/{bundle}")
@@ -487,16 +502,7 @@ def agent_killed(r):
     again rather than sitting on a dead session."""
     page = r.page
     r.demo.sim("central down")
-    start_applicant(r)
-    read_passport(r)
-    r.key("Enter")
-    take_good_photo(r)
-    r.key("Enter")
-    r.key("Enter")
-    all_fingers(r)
-    r.key("Enter")
-    bundle = submit(r)
-    expect(page.locator("#done-state")).to_have_attribute("data-state", re.compile("queued|sending"))
+    bundle = submitted_while_central_is_down(r)
 
     def agent_is_down():
         expect(page.locator("#agent")).to_have_attribute("data-state", "bad", timeout=20000)
@@ -524,16 +530,7 @@ def central_down_then_back(r):
     delivered with a verified receipt when the central system returns."""
     page = r.page
     r.demo.sim("central down")
-    start_applicant(r)
-    read_passport(r)
-    r.key("Enter")
-    take_good_photo(r)
-    r.key("Enter")
-    r.key("Enter")
-    all_fingers(r)
-    r.key("Enter")
-    bundle = submit(r)
-    expect(page.locator("#done-state")).to_have_attribute("data-state", re.compile("queued|sending"))
+    bundle = submitted_while_central_is_down(r)
     expect(page.locator("#done-text")).to_contain_text("saved on this workstation")
     expect(page.locator("#link")).to_have_attribute("data-state", "bad", timeout=30000)
     expect(page.locator("#outbox")).to_contain_text("1 waiting")
