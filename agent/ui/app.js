@@ -649,7 +649,9 @@ function renderFingers() {
   if ($('finger-image').dataset.pos !== pos) {
     $('finger-image').dataset.pos = pos;
     setImage($('finger-image'), null);
-    if (state === 'captured') showFingerImage(pos);
+    // The best image so far, also of a rejected attempt: the operator sees what the scanner saw.
+    const tried = state === 'captured' || (S.session && (S.session.fingers[pos].scores || []).length > 0);
+    if (tried) showFingerImage(pos);
   }
 }
 

@@ -394,6 +394,8 @@ def finger_exception(r):
     expect(page.locator("#finger-quality p.fail")).not_to_have_count(0, timeout=30000)
     expect(page.locator("#finger-instruction")).to_contain_text("качество недостаточно")
     expect(page.locator('#hand-diagram .finger.selected[data-pos="right-thumb"]')).to_have_count(1)
+    # The rejected attempt is shown, so the operator sees what the scanner saw.
+    expect(page.locator("#finger-image")).to_have_attribute("src", re.compile("^blob:"))
     r.shot("finger-rejected")
     # The operator moves to the right index finger and declares it bandaged: E, then 2.
     r.key("ArrowRight")
