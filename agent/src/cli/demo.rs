@@ -98,12 +98,7 @@ static PORTRAIT_PNG: &[u8] = include_bytes!("../../../quality/tests/fixtures/pho
 
 /// A simulated PTP camera serving the portrait, scaled to a 2 MP frame as a real camera would deliver it.
 pub fn simulated_camera() -> anyhow::Result<tamga_sim::ptp_camera::SimCamera> {
-    let img = image::load_from_memory(PORTRAIT_PNG)?;
-    let big = img
-        .resize_exact(1400, 1400, image::imageops::FilterType::Triangle)
-        .to_rgb8();
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&big)?;
+    let jpeg = super::demo_sim::scene_jpeg(PORTRAIT_PNG, super::demo_sim::Scene::Good)?;
     Ok(tamga_sim::ptp_camera::SimCamera::new(
         "Tamga",
         "Simulated PTP camera",
@@ -112,7 +107,7 @@ pub fn simulated_camera() -> anyhow::Result<tamga_sim::ptp_camera::SimCamera> {
             live_view: true,
             ..Default::default()
         },
-        vec![(jpeg, 1400, 1400)],
+        vec![(jpeg, super::demo_sim::SCENE_SIZE, super::demo_sim::SCENE_SIZE)],
     ))
 }
 

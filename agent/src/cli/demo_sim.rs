@@ -30,7 +30,7 @@ enum FingerKind {
 
 /// What the camera sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scene {
+pub enum Scene {
     Good,
     /// The studio light failed: the photo is far too dark.
     Dark,
@@ -96,6 +96,25 @@ impl std::fmt::Debug for CentralCtl {
             .field("up", &self.running.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// The side of the square frame the simulated camera delivers (about 2 MP).
+pub const SCENE_SIZE: u32 = 1400;
+
+/// What the camera sees, as the JPEG it delivers: the portrait (PNG bytes) under `scene`.
+pub fn scene_jpeg(portrait: &[u8], scene: Scene) -> anyhow::Result<Vec<u8>> {
+    let img = image::load_from_memory(portrait)?
+        .resize_exact(SCENE_SIZE, SCENE_SIZE, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    let img = match scene {
+        Scene::Good => img,
+        Scene::Dark => image::imageops::colorops::brighten(&img, -150),
+        // The backdrop alone: the portrait's top-left corner colour everywhere.
+        Scene::Empty => image::RgbImage::from_pixel(SCENE_SIZE, SCENE_SIZE, *img.get_pixel(4, 4)),
+    };
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img)?;
+    Ok(jpeg)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -187,21 +206,8 @@ impl SimApplicant {
     }
 
     fn scene(&self, scene: Scene) -> anyhow::Result<()> {
-        let img = image::load_from_memory(self.portrait)?
-            .resize_exact(1400, 1400, image::imageops::FilterType::Triangle)
-            .to_rgb8();
-        let img = match scene {
-            Scene::Good => img,
-            Scene::Dark => image::imageops::colorops::brighten(&img, -150),
-            Scene::Empty => {
-                // The backdrop: the portrait's top-left corner colour everywhere.
-                let bg = *img.get_pixel(4, 4);
-                image::RgbImage::from_pixel(1400, 1400, bg)
-            }
-        };
-        let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img)?;
-        self.camera.set_photos(vec![(jpeg, 1400, 1400)]);
+        let jpeg = scene_jpeg(self.portrait, scene)?;
+        self.camera.set_photos(vec![(jpeg, SCENE_SIZE, SCENE_SIZE)]);
         Ok(())
     }
 
