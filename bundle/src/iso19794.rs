@@ -118,6 +118,102 @@ fn quality_blocks(v: &mut Vec<u8>, q: &[QualityBlock]) {
     }
 }
 
+/// Format identifier and version of ISO/IEC 19794-4:2011 finger image records.
+const FIR: &[u8; 8] = b"FIR\x00020\x00";
+/// Format identifier and version of ISO/IEC 19794-5:2011 face image records.
+const FAC: &[u8; 8] = b"FAC\x00030\x00";
+
+/// The start of a representation shared by parts 4 and 5 (2011): its length (set by [`record`]), capture time,
+/// capture device technology, vendor and type, quality blocks.
+fn representation_head(
+    capture_time: &CaptureTime,
+    device_technology: u8,
+    device_vendor: u16,
+    device_type: u16,
+    quality: &[QualityBlock],
+) -> Vec<u8> {
+    let mut rep = vec![0, 0, 0, 0]; // representation length, set by `record`
+    capture_time.write(&mut rep);
+    rep.push(device_technology);
+    rep.extend_from_slice(&device_vendor.to_be_bytes());
+    rep.extend_from_slice(&device_type.to_be_bytes());
+    quality_blocks(&mut rep, quality);
+    rep
+}
+
+/// A whole record: format identifier and version (`magic`), record length, the rest of the general header
+/// (`header`), and the one representation `rep` (its length field filled in here).
+fn record(magic: &[u8; 8], header: &[u8], mut rep: Vec<u8>) -> Vec<u8> {
+    let rep_len = rep.len() as u32;
+    rep[0..4].copy_from_slice(&rep_len.to_be_bytes());
+    let total = magic.len() + 4 + header.len() + rep.len();
+    let mut v = Vec::with_capacity(total);
+    v.extend_from_slice(magic);
+    v.extend_from_slice(&(total as u32).to_be_bytes());
+    v.extend_from_slice(header);
+    v.extend_from_slice(&rep);
+    v
+}
+
+/// Checks the format identifier and the record length; the reader stands after them.
+fn open_record<'a>(
+    b: &'a [u8],
+    magic: &[u8; 8],
+    what: &'static str,
+    expected: &'static str,
+) -> Result<Reader<'a>, RecordError> {
+    if b.len() < 8 || &b[0..8] != magic {
+        return Err(RecordError::Magic { what, expected });
+    }
+    let mut r = Reader { b, pos: 8, what };
+    let len = r.u32()?;
+    if len as usize != b.len() {
+        return Err(RecordError::Length {
+            what,
+            field: "record length",
+            stated: len.into(),
+            actual: b.len() as u64,
+        });
+    }
+    Ok(r)
+}
+
+/// What [`representation_head`] wrote, read back.
+struct RepresentationHead {
+    capture_time: CaptureTime,
+    device_technology: u8,
+    device_vendor: u16,
+    device_type: u16,
+    quality: Vec<QualityBlock>,
+}
+
+/// Reads the one representation's head after the general header (`reps` representations were announced); its
+/// length must reach exactly to the end of the record.
+fn read_representation_head(r: &mut Reader<'_>, reps: u16) -> Result<RepresentationHead, RecordError> {
+    if reps != 1 {
+        return Err(RecordError::Unsupported(format!(
+            "{reps} representations; Tamga records hold one"
+        )));
+    }
+    let rep_start = r.pos;
+    let rep_len = r.u32()?;
+    if rep_start + rep_len as usize != r.b.len() {
+        return Err(RecordError::Length {
+            what: r.what,
+            field: "representation length",
+            stated: rep_len.into(),
+            actual: (r.b.len() - rep_start) as u64,
+        });
+    }
+    Ok(RepresentationHead {
+        capture_time: CaptureTime::read(r)?,
+        device_technology: r.u8()?,
+        device_vendor: r.u16()?,
+        device_type: r.u16()?,
+        quality: read_quality(r)?,
+    })
+}
+
 fn read_quality(r: &mut Reader<'_>) -> Result<Vec<QualityBlock>, RecordError> {
     let n = r.u8()?;
     (0..n)
@@ -166,13 +262,13 @@ pub struct FingerImageRecord {
 
 impl FingerImageRecord {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut rep = Vec::new();
-        rep.extend_from_slice(&[0, 0, 0, 0]); // representation length, set below
-        self.capture_time.write(&mut rep);
-        rep.push(self.device_technology);
-        rep.extend_from_slice(&self.device_vendor.to_be_bytes());
-        rep.extend_from_slice(&self.device_type.to_be_bytes());
-        quality_blocks(&mut rep, &self.quality);
+        let mut rep = representation_head(
+            &self.capture_time,
+            self.device_technology,
+            self.device_vendor,
+            self.device_type,
+            &self.quality,
+        );
         rep.push(self.position);
         rep.push(self.representation_number);
         rep.push(1); // scale units: pixels per inch
@@ -186,59 +282,22 @@ impl FingerImageRecord {
         rep.extend_from_slice(&self.height.to_be_bytes());
         rep.extend_from_slice(&(self.image.len() as u32).to_be_bytes());
         rep.extend_from_slice(&self.image);
-        let rep_len = rep.len() as u32;
-        rep[0..4].copy_from_slice(&rep_len.to_be_bytes());
-        let mut v = Vec::with_capacity(16 + rep.len());
-        v.extend_from_slice(b"FIR\x00020\x00");
-        v.extend_from_slice(&((16 + rep.len()) as u32).to_be_bytes());
-        v.extend_from_slice(&1u16.to_be_bytes()); // one representation
-        v.push(0); // no certification blocks
-        v.push(1); // one distinct position
-        v.extend_from_slice(&rep);
-        v
+        // One representation, no certification blocks, one distinct position.
+        record(FIR, &[0, 1, 0, 1], rep)
     }
 
     pub fn parse(b: &[u8]) -> Result<Self, RecordError> {
-        const W: &str = "finger image record";
-        if b.len() < 8 || &b[0..8] != b"FIR\x00020\x00" {
-            return Err(RecordError::Magic {
-                what: W,
-                expected: "ISO/IEC 19794-4:2011 (FIR 020)",
-            });
-        }
-        let mut r = Reader { b, pos: 8, what: W };
-        let len = r.u32()?;
-        if len as usize != b.len() {
-            return Err(RecordError::Length {
-                what: W,
-                field: "record length",
-                stated: len.into(),
-                actual: b.len() as u64,
-            });
-        }
+        let mut r = open_record(b, FIR, "finger image record", "ISO/IEC 19794-4:2011 (FIR 020)")?;
         let reps = r.u16()?;
         let cert = r.u8()?;
         let _positions = r.u8()?;
-        if reps != 1 {
-            return Err(RecordError::Unsupported(format!(
-                "{reps} representations; Tamga records hold one"
-            )));
-        }
-        let rep_start = r.pos;
-        let rep_len = r.u32()?;
-        if rep_start + rep_len as usize != b.len() {
-            return Err(RecordError::Length {
-                what: W,
-                field: "representation length",
-                stated: rep_len.into(),
-                actual: (b.len() - rep_start) as u64,
-            });
-        }
-        let capture_time = CaptureTime::read(&mut r)?;
-        let device_technology = r.u8()?;
-        let device_vendor = r.u16()?;
-        let device_type = r.u16()?;
-        let quality = read_quality(&mut r)?;
+        let RepresentationHead {
+            capture_time,
+            device_technology,
+            device_vendor,
+            device_type,
+            quality,
+        } = read_representation_head(&mut r, reps)?;
         if cert == 1 {
             let n = r.u8()?;
             r.take(3 * usize::from(n))?;
@@ -310,12 +369,13 @@ pub struct FaceImageRecord {
 
 impl FaceImageRecord {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut rep = vec![0, 0, 0, 0];
-        self.capture_time.write(&mut rep);
-        rep.push(self.device_technology);
-        rep.extend_from_slice(&self.device_vendor.to_be_bytes());
-        rep.extend_from_slice(&self.device_type.to_be_bytes());
-        quality_blocks(&mut rep, &self.quality);
+        let mut rep = representation_head(
+            &self.capture_time,
+            self.device_technology,
+            self.device_vendor,
+            self.device_type,
+            &self.quality,
+        );
         rep.extend_from_slice(&0u16.to_be_bytes()); // landmark points
         rep.push(self.gender);
         rep.push(0); // eye colour unspecified
@@ -334,59 +394,22 @@ impl FaceImageRecord {
         rep.push(self.colour_space);
         rep.extend_from_slice(&(self.image.len() as u32).to_be_bytes());
         rep.extend_from_slice(&self.image);
-        let rep_len = rep.len() as u32;
-        rep[0..4].copy_from_slice(&rep_len.to_be_bytes());
-        let mut v = Vec::with_capacity(17 + rep.len());
-        v.extend_from_slice(b"FAC\x00030\x00");
-        v.extend_from_slice(&((17 + rep.len()) as u32).to_be_bytes());
-        v.extend_from_slice(&1u16.to_be_bytes()); // one representation
-        v.push(0); // certification flag (always 0 in 19794-5:2011)
-        v.extend_from_slice(&0u16.to_be_bytes()); // temporal semantics: one image
-        v.extend_from_slice(&rep);
-        v
+        // One representation, certification flag 0 (always, in 19794-5:2011), temporal semantics 0 (one image).
+        record(FAC, &[0, 1, 0, 0, 0], rep)
     }
 
     pub fn parse(b: &[u8]) -> Result<Self, RecordError> {
-        const W: &str = "face image record";
-        if b.len() < 8 || &b[0..8] != b"FAC\x00030\x00" {
-            return Err(RecordError::Magic {
-                what: W,
-                expected: "ISO/IEC 19794-5:2011 (FAC 030)",
-            });
-        }
-        let mut r = Reader { b, pos: 8, what: W };
-        let len = r.u32()?;
-        if len as usize != b.len() {
-            return Err(RecordError::Length {
-                what: W,
-                field: "record length",
-                stated: len.into(),
-                actual: b.len() as u64,
-            });
-        }
+        let mut r = open_record(b, FAC, "face image record", "ISO/IEC 19794-5:2011 (FAC 030)")?;
         let reps = r.u16()?;
         let _cert = r.u8()?;
         let _temporal = r.u16()?;
-        if reps != 1 {
-            return Err(RecordError::Unsupported(format!(
-                "{reps} representations; Tamga records hold one"
-            )));
-        }
-        let rep_start = r.pos;
-        let rep_len = r.u32()?;
-        if rep_start + rep_len as usize != b.len() {
-            return Err(RecordError::Length {
-                what: W,
-                field: "representation length",
-                stated: rep_len.into(),
-                actual: (b.len() - rep_start) as u64,
-            });
-        }
-        let capture_time = CaptureTime::read(&mut r)?;
-        let device_technology = r.u8()?;
-        let device_vendor = r.u16()?;
-        let device_type = r.u16()?;
-        let quality = read_quality(&mut r)?;
+        let RepresentationHead {
+            capture_time,
+            device_technology,
+            device_vendor,
+            device_type,
+            quality,
+        } = read_representation_head(&mut r, reps)?;
         let landmarks = r.u16()?;
         let gender = r.u8()?;
         r.take(3 + 3 + 2 + 6)?; // eye, hair, height, property mask, expression, pose
