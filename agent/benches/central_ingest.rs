@@ -4,14 +4,12 @@
 //! Run: `cargo bench -p tamga-agent --bench central_ingest`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)] // bench code
 use std::time::{Duration, Instant};
+use support::Sealed;
 use tamga_agent::uplink::{Outcome, Uplink};
-use tamga_bundle::iso19794::{CaptureTime, FingerImageRecord};
-use tamga_bundle::manifest::{self, Device, Exception, Item, Manifest, Session};
-use tamga_bundle::seal::{StationSigner, seal};
-use tamga_bundle::{b64, devpki, pki};
+use tamga_bundle::{devpki, manifest};
 
-/// (bundle id, manifest digest, sealed bundle).
-type Sealed = (String, String, String);
+#[path = "../tests/support/mod.rs"]
+mod support;
 /// (station id, certificate, key, its bundles in chain order).
 type Station = (String, String, String, Vec<Sealed>);
 
@@ -19,84 +17,18 @@ const STATIONS: usize = 8;
 const PER_STATION: usize = 12;
 
 fn sealed(p: &devpki::DevPki, station: &str, cert: &str, key: &str, previous: &str, seed: u8) -> Sealed {
-    let signer = StationSigner::from_pem(key, &[cert, &p.station_ca]).unwrap();
-    let point = pki::cert_info(&pki::certs_from_pem(&p.central).unwrap()[0])
-        .unwrap()
-        .public_point;
-    let t = CaptureTime {
-        year: 2026,
-        month: 11,
-        day: 21,
-        hour: 10,
-        minute: 0,
-        second: 0,
-        millisecond: 0,
-    };
-    let rec = FingerImageRecord {
-        capture_time: t,
-        device_technology: 0,
-        device_vendor: 0,
-        device_type: 0,
-        quality: vec![],
-        position: 1,
-        representation_number: 0,
-        resolution_ppi: 500,
-        bit_depth: 8,
-        compression: 6,
-        impression: 0,
-        width: 256,
-        height: 288,
-        image: vec![seed; 60_000],
-    }
-    .to_bytes();
-    let dev = Device {
-        model: "m".into(),
-        serial: "s".into(),
-        firmware: "f".into(),
-        profile: "p".into(),
-        profile_sha256: "0".repeat(64),
-    };
-    let m = Manifest {
-        format: manifest::FORMAT.into(),
-        version: 1,
-        bundle_id: uuid::Uuid::now_v7().to_string(),
-        centre_id: "C".into(),
-        station_id: station.into(),
-        operator_id: "o".into(),
-        session: Session {
-            started_at: "a".into(),
-            ended_at: "b".into(),
+    support::sealed_bundle(
+        &support::Signing {
+            station_id: station,
+            centre_id: "C",
+            key,
+            chain: [cert, &p.station_ca],
+            central: &p.central,
         },
-        previous_bundle_sha256: previous.into(),
-        document: None,
-        items: vec![Item {
-            file: "f.fir".into(),
-            kind: "finger".into(),
-            position: Some("right-thumb".into()),
-            position_code: Some(1),
-            record_format: "ISO/IEC 19794-4:2011".into(),
-            image_format: "png".into(),
-            width: 256,
-            height: 288,
-            resolution_ppi: Some(500),
-            quality: serde_json::json!({}),
-            device: dev,
-            captured_at: "c".into(),
-            attempts: 1,
-            sha256: b64::sha256_hex(&rec),
-        }],
-        exceptions: (2..=10u8)
-            .map(|c| Exception {
-                position: manifest::POSITIONS[usize::from(c) - 1].into(),
-                position_code: c,
-                reason: "bandaged".into(),
-                code: "UP".into(),
-            })
-            .collect(),
-        complete: false,
-    };
-    let s = seal(&m, &[("f.fir".into(), rec)], &signer, &point).unwrap();
-    (m.bundle_id, s.manifest_sha256, s.jwe)
+        previous,
+        seed,
+        60_000,
+    )
 }
 
 fn run(threads: usize, p: &devpki::DevPki, stations: &[Station]) -> (f64, f64) {

@@ -1,13 +1,12 @@
 //! End to end over real TLS on loopback: outbox -> uplink (mutual TLS) -> central receiver -> signed receipt ->
 //! purge; the central down and back; rejections and what the agent does with them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+mod support;
+
 use std::sync::Mutex;
 use tamga_agent::outbox::{Outbox, State};
 use tamga_agent::uplink::Uplink;
-use tamga_bundle::iso19794::{CaptureTime, FingerImageRecord};
-use tamga_bundle::manifest::{self, Device, Exception, Item, Manifest, Session};
-use tamga_bundle::seal::{StationSigner, seal};
-use tamga_bundle::{b64, devpki, pki};
+use tamga_bundle::{b64, devpki, manifest, pki};
 use tamga_central::store::FsStore;
 use tamga_central::{CentralConfig, start};
 
@@ -51,86 +50,20 @@ fn uplink(w: &World, port: u16, station_pem: &str, station_key: &str) -> Uplink 
     .unwrap()
 }
 
-/// A sealed bundle (one finger, nine exceptions; incomplete is fine for transport) chained after `previous`.
-fn bundle(w: &World, previous: &str, seed: u8) -> (String, String, String) {
-    let signer = StationSigner::from_pem(&w.pki.station_key, &[&w.pki.station, &w.pki.station_ca]).unwrap();
-    let central_point = pki::cert_info(&pki::certs_from_pem(&w.pki.central).unwrap()[0])
-        .unwrap()
-        .public_point;
-    let t = CaptureTime {
-        year: 2026,
-        month: 11,
-        day: 21,
-        hour: 10,
-        minute: 0,
-        second: 0,
-        millisecond: 0,
-    };
-    let rec = FingerImageRecord {
-        capture_time: t,
-        device_technology: 0,
-        device_vendor: 0,
-        device_type: 0,
-        quality: vec![],
-        position: 1,
-        representation_number: 0,
-        resolution_ppi: 500,
-        bit_depth: 8,
-        compression: 6,
-        impression: 0,
-        width: 256,
-        height: 288,
-        image: vec![seed; 2000],
-    }
-    .to_bytes();
-    let dev = Device {
-        model: "m".into(),
-        serial: "s".into(),
-        firmware: "f".into(),
-        profile: "p".into(),
-        profile_sha256: "0".repeat(64),
-    };
-    let m = Manifest {
-        format: manifest::FORMAT.into(),
-        version: 1,
-        bundle_id: uuid::Uuid::now_v7().to_string(),
-        centre_id: "KZ-ALA-001".into(),
-        station_id: "KZ-ALA-001-W05".into(),
-        operator_id: "op".into(),
-        session: Session {
-            started_at: "a".into(),
-            ended_at: "b".into(),
+/// A sealed bundle of this world's station (one finger, nine exceptions) chained after `previous`.
+fn bundle(w: &World, previous: &str, seed: u8) -> support::Sealed {
+    support::sealed_bundle(
+        &support::Signing {
+            station_id: "KZ-ALA-001-W05",
+            centre_id: "KZ-ALA-001",
+            key: &w.pki.station_key,
+            chain: [&w.pki.station, &w.pki.station_ca],
+            central: &w.pki.central,
         },
-        previous_bundle_sha256: previous.into(),
-        document: None,
-        items: vec![Item {
-            file: "finger-01.fir".into(),
-            kind: "finger".into(),
-            position: Some("right-thumb".into()),
-            position_code: Some(1),
-            record_format: "ISO/IEC 19794-4:2011".into(),
-            image_format: "png".into(),
-            width: 256,
-            height: 288,
-            resolution_ppi: Some(500),
-            quality: serde_json::json!({}),
-            device: dev,
-            captured_at: "c".into(),
-            attempts: 1,
-            sha256: b64::sha256_hex(&rec),
-        }],
-        exceptions: (2..=10u8)
-            .map(|c| Exception {
-                position: manifest::POSITIONS[usize::from(c) - 1].into(),
-                position_code: c,
-                reason: "bandaged".into(),
-                code: "UP".into(),
-            })
-            .collect(),
-        complete: false,
-    };
-    let s = seal(&m, &[("finger-01.fir".into(), rec)], &signer, &central_point).unwrap();
-    (m.bundle_id, s.manifest_sha256, s.jwe)
+        previous,
+        seed,
+        2000,
+    )
 }
 
 fn enqueue_n(w: &World, o: &Mutex<Outbox>, n: usize) -> Vec<String> {
