@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo bench -p tamga-agent --bench applicant_cpu`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)] // bench code
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::time::Instant;
 use tamga_agent::capture::fingers::{FingerPosition, Policy};
 use tamga_agent::outbox::Outbox;
@@ -53,20 +56,7 @@ fn device() -> manifest::Device {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let png = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../quality/tests/fixtures/photos/astronaut.png"
-    ))
-    .unwrap();
-    let big = image::load_from_memory(&png).unwrap().resize_exact(
-        1800,
-        1800,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut photo = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut photo, 92)
-        .encode_image(&big.to_rgb8())
-        .unwrap();
+    let photo = support::portrait_jpeg();
     let fingers: Vec<(FingerPosition, Vec<u8>)> = FingerPosition::ALL
         .into_iter()
         .enumerate()

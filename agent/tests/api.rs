@@ -1,6 +1,8 @@
 //! The local API with real drivers against simulated devices: security, a whole applicant, a busy device,
 //! cancel.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 use tamga_agent::api::{ApiState, Devices};
@@ -57,20 +59,7 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
     let mrz = Arc::new(MrzReaderEmulator::start(mrz_profile, &dir.path().join("ttyMRZ"), false).unwrap());
     let fp_profile = cat.get("zhiantec-r307").unwrap();
     let zfm = ZfmEmulator::start(fp_profile, &dir.path().join("ttyFP"), false).unwrap();
-    let png = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../quality/tests/fixtures/photos/astronaut.png"
-    ))
-    .unwrap();
-    let big = image::load_from_memory(&png).unwrap().resize_exact(
-        1800,
-        1800,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
-        .encode_image(&big.to_rgb8())
-        .unwrap();
+    let jpeg = support::portrait_jpeg();
     let cam = SimCamera::new(
         "Sim",
         "Camera",

@@ -1,6 +1,8 @@
 //! The applicant session: a full applicant to a queued, verifiable bundle; refusals that keep the session; cancel
 //! leaves nothing on disk.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+mod support;
+
 use p256::pkcs8::DecodePrivateKey;
 use tamga_agent::capture::fingers::{ExceptionReason, FingerPosition, Next, Policy};
 use tamga_agent::outbox::{Outbox, State};
@@ -25,21 +27,7 @@ fn device() -> manifest::Device {
 }
 
 fn photo() -> Vec<u8> {
-    let png = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../quality/tests/fixtures/photos/astronaut.png"
-    ))
-    .unwrap();
-    let img = image::load_from_memory(&png).unwrap().resize_exact(
-        1800,
-        1800,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
-        .encode_image(&img.to_rgb8())
-        .unwrap();
-    jpeg
+    support::portrait_jpeg()
 }
 
 fn lenient_photo_policy() -> PhotoPolicy {

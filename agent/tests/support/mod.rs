@@ -101,3 +101,23 @@ pub fn sealed_bundle(s: &Signing<'_>, previous: &str, seed: u8, image_len: usize
     let sealed = seal(&m, &[("finger-01.fir".into(), rec)], &signer, &central_point).unwrap();
     (m.bundle_id, sealed.manifest_sha256, sealed.jwe)
 }
+
+/// The public-domain astronaut portrait (scikit-image; `quality/tests/fixtures/photos/SOURCES.md`) as a camera
+/// delivers it: 1800 x 1800, JPEG quality 92.
+pub fn portrait_jpeg() -> Vec<u8> {
+    let png = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../quality/tests/fixtures/photos/astronaut.png"
+    ))
+    .unwrap();
+    let big = image::load_from_memory(&png).unwrap().resize_exact(
+        1800,
+        1800,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
+        .encode_image(&big.to_rgb8())
+        .unwrap();
+    jpeg
+}
