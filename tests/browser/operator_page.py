@@ -40,9 +40,13 @@ CHROMIUM_ARGS = [
 ]
 
 try:
+    from axe_playwright_python.sync_playwright import Axe
     from playwright.sync_api import expect, sync_playwright
-except ImportError:
-    print("skipped: the Python package playwright is missing (pip install playwright)", file=sys.stderr)
+except ImportError as e:
+    print(
+        f"skipped: {e.name} is missing (pip install playwright axe-playwright-python)",
+        file=sys.stderr,
+    )
     sys.exit(77)
 
 
@@ -162,6 +166,17 @@ class Run:
         path = os.path.join(self.artifacts, f"{self.name}-{self.shots:02d}-{what}.png")
         self.page.screenshot(path=path, full_page=True)
 
+    def accessible(self, what):
+        """An independent accessibility audit (axe-core, WCAG 2 rules) of the page as it stands: no serious or
+        critical violation."""
+        found = Axe().run(self.page).response["violations"]
+        bad = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:4]}"
+            for v in found
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert not bad, f"accessibility, {what}:\n" + "\n".join(bad)
+
     def key(self, k):
         self.page.keyboard.press(k)
 
@@ -260,32 +275,41 @@ def full_applicant(r):
     r.key("Alt+L")
     expect(page.locator("#start")).to_contain_text("Жаңа өтініш берушіні бастау")
     r.shot("start-kazakh")
+    r.accessible("start-kazakh")
     r.key("Alt+L")
     expect(page.locator("#start")).to_contain_text("Start a new applicant")
     r.shot("start")
+    r.accessible("start")
     start_applicant(r)
     r.shot("passport-waiting")
+    r.accessible("passport-waiting")
     read_passport(r)
     expect(page.locator("#mrz-warnings")).to_have_count(0)  # a valid, unexpired passport
     r.shot("passport-read")
+    r.accessible("passport-read")
     r.key("Enter")
     expect(page.locator("#step-face")).to_be_visible()
     # The camera's live view arrives frame by frame.
     expect(page.locator("#preview")).to_have_attribute("data-frames", re.compile(r"^([3-9]|\d\d+)$"), timeout=20000)
     r.shot("photo-live-view")
+    r.accessible("photo-live-view")
     take_good_photo(r)
     r.shot("photo-accepted")
+    r.accessible("photo-accepted")
     r.key("Enter")
     expect(page.locator("#step-fingers")).to_be_visible()
     expect(page.locator('#hand-diagram .finger.selected[data-pos="right-thumb"]')).to_have_count(1)
     r.shot("fingers-start")
+    r.accessible("fingers-start")
     r.key("Enter")  # the page goes finger to finger by itself
     expect(page.locator("#hand-diagram .finger.captured")).not_to_have_count(0, timeout=20000)
     r.shot("fingers-in-progress")
+    r.accessible("fingers-in-progress")
     all_fingers(r)
     expect(page.locator("#finger-instruction")).to_contain_text("All ten fingers are done")
     expect(page.locator("#finger-image")).to_have_attribute("src", re.compile("^blob:"))
     r.shot("fingers-done")
+    r.accessible("fingers-done")
     r.key("Enter")
     expect(page.locator("#review tr.pass")).to_have_count(10)
     expect(page.locator("#review-missing")).to_have_count(0)
@@ -293,10 +317,13 @@ def full_applicant(r):
     expect(page.locator("#review")).not_to_contain_text("null")
     expect(page.locator("#document-result")).not_to_contain_text("null")
     r.shot("review")
+    r.accessible("review")
     bundle = submit(r)
     r.shot("submitted")
+    r.accessible("submitted")
     delivered(r, bundle)
     r.shot("delivered")
+    r.accessible("delivered")
     expect(page.locator("#outbox")).to_contain_text("1 delivered")
     expect(page.locator("#link")).to_have_attribute("data-state", "ready")
     # The next applicant starts from a clean page.
@@ -316,6 +343,7 @@ def passport_checks_and_cancel(r):
     expect(page.locator('#document-actions button.primary')).to_contain_text("Read again")
     expect(page.locator('#steps li[data-step="document"]')).not_to_have_class(re.compile("complete"))
     r.shot("passport-misprinted")
+    r.accessible("passport-misprinted")
     r.demo.sim("passport expired")
     r.key("Enter")
     expect(page.locator('#mrz-warnings li.fail[data-warning="expired"]')).to_contain_text("expired", timeout=20000)
@@ -358,6 +386,7 @@ def rejected_photo_and_retake(r):
     expect(page.locator("#crop-note")).to_contain_text("not accepted")
     expect(page.locator('#steps li[data-step="face"]')).not_to_have_class(re.compile("complete"))
     r.shot("photo-rejected")
+    r.accessible("photo-rejected")
     r.demo.sim("photo good")
     r.key("Enter")  # "take it again" is the highlighted action
     expect(page.locator("#face-instruction")).to_contain_text("Photo accepted", timeout=30000)
@@ -397,6 +426,7 @@ def finger_exception(r):
     # The rejected attempt is shown, so the operator sees what the scanner saw.
     expect(page.locator("#finger-image")).to_have_attribute("src", re.compile("^blob:"))
     r.shot("finger-rejected")
+    r.accessible("finger-rejected")
     # The operator moves to the right index finger and declares it bandaged: E, then 2.
     r.key("ArrowRight")
     expect(page.locator('#hand-diagram .finger.selected[data-pos="right-index"]')).to_have_count(1)
@@ -404,6 +434,7 @@ def finger_exception(r):
     expect(page.locator("#exception-dialog")).to_be_visible()
     expect(page.locator("#exception-title")).to_contain_text("Указательный палец правой руки")
     r.shot("exception-dialog")
+    r.accessible("exception-dialog")
     # Enter (the operator's habit) does not pick a reason: only its number does.
     r.key("Enter")
     expect(page.locator("#exception-dialog")).to_be_visible()
@@ -459,6 +490,7 @@ def unplugged_scanner(r):
     expect(page.locator("#finger-instruction")).to_contain_text("Waiting for the fingerprint scanner")
     expect(page.locator("#hand-diagram .finger.captured")).to_have_count(3)
     r.shot("scanner-unplugged")
+    r.accessible("scanner-unplugged")
     r.demo.sim("plug fingerprint")
     # The page goes on by itself: the interrupted finger, then the rest.
     expect(page.locator('#banner .message[data-key="dev-fingerprint"]')).to_contain_text("continuing", timeout=20000)
@@ -510,6 +542,7 @@ def agent_killed(r):
         expect(page.locator("#agent")).to_have_attribute("data-state", "bad", timeout=20000)
         expect(page.locator('#banner .message[data-key="agent"]')).to_contain_text("does not answer")
         r.shot("agent-down")
+        r.accessible("agent-down")
 
     r.demo.kill_and_restart(between=agent_is_down)  # the restarted demo's central is up
     expect(page.locator("#agent")).to_have_attribute("data-state", "ready", timeout=30000)
@@ -537,6 +570,7 @@ def central_down_then_back(r):
     expect(page.locator("#link")).to_have_attribute("data-state", "bad", timeout=30000)
     expect(page.locator("#outbox")).to_contain_text("1 waiting")
     r.shot("central-down")
+    r.accessible("central-down")
     assert r.demo.api(f"/v1/bundles/{bundle}")["state"] in ("queued", "sending")
     r.demo.sim("central up")
     delivered(r, bundle, timeout=90000)
