@@ -243,6 +243,20 @@ fn device_failed(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// Refuses at once a capture on a device the supervisor sees unplugged, rather than letting the driver wait out
+/// its timeout for a port that is not there.
+fn plugged(s: &ApiState, role: &str, what: &str) -> Result<(), ApiError> {
+    if s.telemetry.is_present(role) == Some(false) {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "device_failed",
+            format!("the {what} is disconnected"),
+            "check the device and its cable, then try again",
+        ));
+    }
+    Ok(())
+}
+
 /// Constant-time comparison of two tokens.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -448,6 +462,7 @@ async fn read_document(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<Stri
         .as_ref()
         .ok_or_else(|| missing("document reader"))?;
     let mut reader = reader.try_lock().map_err(|_| busy("document reader"))?;
+    plugged(&s, "document", "document reader")?;
     let opts = tamga_mrz::ParseOptions::new((s.today)());
     let t = &s.telemetry;
     t.capture(&id, "document", "document", "started", None);
@@ -472,6 +487,7 @@ async fn take_photo(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>
     let (camera, device) = s.devices.camera.as_ref().ok_or_else(|| missing("camera"))?;
     let camera = camera.clone();
     let _claim = Claim::take(&s.devices.camera_capturing).ok_or_else(|| busy("camera"))?;
+    plugged(&s, "camera", "camera")?;
     s.telemetry.capture(&id, "camera", "face", "started", None);
     let (state, sid) = (s.clone(), id.clone());
     // Waits for a preview frame in flight (milliseconds); a second capture was refused by the claim.
@@ -568,6 +584,7 @@ async fn capture_finger(
         .as_ref()
         .ok_or_else(|| missing("fingerprint scanner"))?;
     let _claim = Claim::take(&s.devices.fingerprint_capturing).ok_or_else(|| busy("fingerprint scanner"))?;
+    plugged(&s, "fingerprint", "fingerprint scanner")?;
     // Waits out a health check in flight; a second capture was refused by the claim.
     let mut scanner = scanner.lock().await;
     let what = format!("finger/{position}");

@@ -703,6 +703,16 @@ async fn a_scanner_unplugged_mid_capture_is_seen_on_the_event_stream_and_the_ses
     // The session survives; the thumb is still to do.
     let st = r.json(&format!("/v1/sessions/{id}")).await;
     assert_eq!(st["fingers"]["right-thumb"]["state"], "pending", "{st}");
+    // While it is unplugged, a capture is refused at once, saying so (not after the driver's wait for the port).
+    let f = r
+        .post(&format!("/v1/sessions/{id}/fingers/right-thumb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(f.status(), 502);
+    let v: serde_json::Value = f.json().await.unwrap();
+    assert_eq!(v["error"], "device_failed");
+    assert!(v["message"].as_str().unwrap().contains("disconnected"), "{v}");
 
     // Plugged back in: the stream says so, and the capture works with progress events.
     r.zfm.port().replug().unwrap();
@@ -749,7 +759,8 @@ async fn a_scanner_unplugged_mid_capture_is_seen_on_the_event_stream_and_the_ses
     );
     assert_eq!(metric(&m, "tamga_sessions_total{outcome=\"created\"}"), 1.0);
     assert_eq!(metric(&m, "tamga_device_present{role=\"fingerprint\"}"), 1.0);
-    assert_eq!(metric(&m, "tamga_api_requests_total{status=\"502\"}"), 1.0);
+    // The capture cut short, and the one refused while unplugged.
+    assert_eq!(metric(&m, "tamga_api_requests_total{status=\"502\"}"), 2.0);
     assert_eq!(metric(&m, "tamga_outbox_bundles{state=\"queued\"}"), 0.0);
 }
 

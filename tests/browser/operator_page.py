@@ -335,10 +335,18 @@ def passport_checks_and_cancel(r):
     """A misprinted passport fails its check digits and cannot be submitted; an expired one reads with the
     warning; the review lists what is missing and leads there; F9 discards the applicant."""
     page = r.page
+    r.allowed.append((502, r"/document$"))
     r.demo.sim("passport misprinted")
     start_applicant(r)
+    # The reader is unplugged when the read starts: said, then resumed by itself when it is back.
+    r.demo.sim("unplug document")
+    expect(page.locator("#dev-document")).to_have_attribute("data-state", "unplugged", timeout=20000)
     r.key("Enter")
-    expect(page.locator("#mrz-checks li.fail")).not_to_have_count(0, timeout=20000)
+    expect(page.locator('#banner .message.error[data-code="device_failed"]')).to_be_visible(timeout=40000)
+    expect(page.locator("#document-instruction")).to_contain_text("Waiting for the passport reader")
+    r.shot("reader-unplugged")
+    r.demo.sim("plug document")
+    expect(page.locator("#mrz-checks li.fail")).not_to_have_count(0, timeout=30000)
     expect(page.locator("#document-instruction")).to_contain_text("check digits of this passport do not match")
     expect(page.locator('#document-actions button.primary')).to_contain_text("Read again")
     expect(page.locator('#steps li[data-step="document"]')).not_to_have_class(re.compile("complete"))
