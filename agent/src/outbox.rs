@@ -186,6 +186,11 @@ impl Outbox {
             .map_err(self.db())
     }
 
+    /// Changes the disk reserve (the demo's console uses it to play a full disk).
+    pub fn set_reserve(&mut self, reserve: u64) {
+        self.reserve = reserve;
+    }
+
     /// Refuses when the disk is below the reserve (before a session starts, and before each enqueue).
     pub fn check_reserve(&self, incoming: u64) -> Result<(), OutboxError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));

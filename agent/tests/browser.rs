@@ -47,6 +47,7 @@ fn the_operator_page_serves_whole_applicants_in_a_real_browser() {
         "unplugged_scanner",
         "unplugged_camera",
         "central_down",
+        "disk_full",
         "agent_killed",
     ] {
         assert!(

@@ -538,6 +538,33 @@ def unplugged_camera(r):
     r.shot("camera-back")
 
 
+def disk_full_at_submit(r):
+    """The disk is below the outbox's reserve when the operator submits: the page says so and what to do, the
+    applicant stays open with everything captured, and the submit goes through once there is room."""
+    page = r.page
+    r.allowed.append((507, r"/finalize$"))
+    start_applicant(r)
+    read_passport(r)
+    r.key("Enter")
+    take_good_photo(r)
+    r.key("Enter")
+    r.key("Enter")
+    all_fingers(r)
+    r.key("Enter")
+    expect(page.locator("#step-review")).to_be_visible()
+    r.demo.sim("disk full")
+    r.key("Enter")
+    message = page.locator('#banner .message.error[data-code="disk_reserve"]')
+    expect(message).to_contain_text("disk is nearly full", timeout=20000)
+    expect(message.locator(".todo")).to_contain_text("The open applicant is kept")
+    expect(page.locator("#step-review")).to_be_visible()
+    expect(page.locator("#review tr.pass")).to_have_count(10)
+    r.shot("disk-full")
+    r.accessible("disk-full")
+    r.demo.sim("disk ok")
+    delivered(r, submit(r))
+
+
 def agent_killed(r):
     """The agent is killed: the page says so and waits. A bundle it had saved survives and is delivered after the
     restart; an applicant still open is lost (captures live in memory until sealed), and the page says to start
@@ -594,6 +621,7 @@ SCENARIOS = [
     ("unplugged_scanner", "en", unplugged_scanner),
     ("unplugged_camera", "en", unplugged_camera),
     ("central_down", "en", central_down_then_back),
+    ("disk_full", "en", disk_full_at_submit),
     ("agent_killed", "en", agent_killed),
 ]
 

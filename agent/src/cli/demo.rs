@@ -315,7 +315,8 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
                 tokio::spawn(async move { sim.react(&state.telemetry).await })
             };
             let central = Arc::new(tokio::sync::Mutex::new(central));
-            tokio::spawn(super::demo_sim::console(sim, central.clone(), stop_tx));
+            let outbox = state.outbox.clone();
+            tokio::spawn(super::demo_sim::console(sim, central.clone(), outbox, stop_tx));
             let _ = server.await;
             reacting.abort();
             central.lock().await.down().await;

@@ -216,6 +216,7 @@ impl SimApplicant {
         &self,
         line: &str,
         central: &tokio::sync::Mutex<CentralCtl>,
+        outbox: &std::sync::Mutex<crate::outbox::Outbox>,
     ) -> anyhow::Result<String> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let ok = |s: &str| Ok(format!("ok: {s}"));
@@ -277,6 +278,12 @@ impl SimApplicant {
                 central.lock().await.up().await?;
                 ok("central system up")
             }
+            ["disk", state @ ("full" | "ok")] => {
+                // A reserve no disk can meet plays a full disk; the outbox refuses new bundles, keeps the old.
+                let reserve = if *state == "full" { u64::MAX / 2 } else { 0 };
+                lock(outbox).set_reserve(reserve);
+                ok(&format!("disk {state}"))
+            }
             _ => anyhow::bail!("unknown command `{line}`; type `help`"),
         }
     }
@@ -289,6 +296,7 @@ simulator commands (one per line):
   finger good|partial|absent [N]     how the applicant places the next N fingers (default good)
   unplug|plug document|fingerprint|camera
   central down|up                    stop or restart the embedded central receiver
+  disk full|ok                       the outbox sees the disk below its reserve (refuses new bundles), or not
   quit                               stop the demo
 ";
 
@@ -296,6 +304,7 @@ simulator commands (one per line):
 pub async fn console(
     sim: Arc<SimApplicant>,
     central: Arc<tokio::sync::Mutex<CentralCtl>>,
+    outbox: Arc<std::sync::Mutex<crate::outbox::Outbox>>,
     quit: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -305,7 +314,7 @@ pub async fn console(
             let _ = quit.send(());
             return;
         }
-        let answer = match sim.command(line, &central).await {
+        let answer = match sim.command(line, &central, &outbox).await {
             Ok(a) => a,
             Err(e) => format!("error: {e:#}"),
         };
