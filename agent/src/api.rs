@@ -923,12 +923,22 @@ pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
         .merge(crate::ui::router(state.hosts.clone()))
 }
 
-/// Reads the API token from `data_dir/api.token`, creating it (mode 0600, 256 random bits) at first start.
-pub fn token(data_dir: &std::path::Path) -> anyhow::Result<String> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Reads the API token from `data_dir/api.token`, creating it (256 random bits) at first start. The file is mode
+/// 0600, or 0640 when `group_readable` (the operators' desktop accounts are then members of the daemon's group and
+/// `tamga page` can read it); the daemon owns the file and sets the mode at each start.
+pub fn token(data_dir: &std::path::Path, group_readable: bool) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = data_dir.join("api.token");
+    let mode = if group_readable { 0o640 } else { 0o600 };
+    let set_mode = || {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {} to {mode:o}", path.display()))
+    };
     if path.exists() {
-        return Ok(crate::cli::certs::read_key(&path)?.trim().to_owned());
+        set_mode()?;
+        let t = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(t.trim().to_owned());
     }
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
@@ -938,7 +948,10 @@ pub fn token(data_dir: &std::path::Path) -> anyhow::Result<String> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)?;
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
     std::io::Write::write_all(&mut f, t.as_bytes())?;
+    // The umask may have taken bits away at creation: the mode is set explicitly.
+    set_mode()?;
     Ok(t)
 }

@@ -176,7 +176,7 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
         }
     }
     let state = Arc::new(ApiState {
-        token: crate::api::token(&cfg.paths.data_dir)?,
+        token: crate::api::token(&cfg.paths.data_dir, cfg.api.token_group_readable)?,
         hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
         allowed_origins,
         station_id: cfg.station.id.clone(),

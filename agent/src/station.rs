@@ -83,6 +83,10 @@ pub struct Api {
     /// Origins a browser page may call the API from (exact match; no wildcard).
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// `api.token` mode 0640 instead of 0600: members of the daemon's group (the operators' desktop accounts) may
+    /// read it, so `tamga page` works for them.
+    #[serde(default)]
+    pub token_group_readable: bool,
 }
 
 impl Default for Api {
@@ -91,6 +95,7 @@ impl Default for Api {
             listen: SocketAddr::from(([127, 0, 0, 1], 4501)),
             allowed_origins: vec!["http://127.0.0.1:4501".into(), "http://localhost:4501".into()],
             max_body_bytes: 64 * 1024,
+            token_group_readable: false,
         }
     }
 }

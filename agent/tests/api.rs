@@ -82,7 +82,7 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
         .public_point;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let token = tamga_agent::api::token(dir.path()).unwrap();
+    let token = tamga_agent::api::token(dir.path(), false).unwrap();
     let state = Arc::new(ApiState {
         token: token.clone(),
         hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],

@@ -536,8 +536,11 @@ fn page_prints_the_operator_page_address_with_its_key_and_says_what_is_missing()
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
 
-    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let o = run(&["page", "--config", cfg]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "http://127.0.0.1:4599/#token=00ff\n");
+    // 0600 (the daemon's user) and 0640 (operators in the daemon's group) are both fine.
+    for mode in [0o600, 0o640] {
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).unwrap();
+        let o = run(&["page", "--config", cfg]);
+        assert!(o.status.success(), "{mode:o}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "http://127.0.0.1:4599/#token=00ff\n");
+    }
 }

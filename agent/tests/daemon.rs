@@ -43,6 +43,7 @@ async fn tamga_run_serves_the_operator_page_in_the_configured_language() {
             "allowed_origins = []",
         )
         .replace("language = \"ru\"", "language = \"kk\"")
+        .replace("token_group_readable = false", "token_group_readable = true")
         .replace("reserve_bytes = 1073741824", "reserve_bytes = 0");
     let config_path = dir.path().join("station.toml");
     std::fs::write(&config_path, config).unwrap();
@@ -68,6 +69,14 @@ async fn tamga_run_serves_the_operator_page_in_the_configured_language() {
     };
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("/ui/app.js"));
+    // The key is readable by the daemon's group (the operators' accounts), by nobody else.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.join("api.token"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o640);
     // `tamga page` prints the address with the key the daemon made.
     let url = Command::new(env!("CARGO_BIN_EXE_tamga"))
         .arg("page")

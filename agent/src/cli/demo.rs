@@ -255,7 +255,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             tamga_bundle::seal::StationSigner::from_pem(&pki.station_key, &[&pki.station, &pki.station_ca])?;
         let central_point =
             tamga_bundle::pki::cert_info(&tamga_bundle::pki::certs_from_pem(&pki.central)?[0])?.public_point;
-        let token = crate::api::token(&data)?;
+        let token = crate::api::token(&data, false)?;
         let state = Arc::new(crate::api::ApiState {
             token: token.clone(),
             hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],

@@ -22,6 +22,31 @@ pub fn url(listen: std::net::SocketAddr, token: &str) -> String {
     format!("http://{listen}/#token={token}")
 }
 
+/// Reads the API key, refusing it when any account may read it (0600 or 0640 are what the daemon writes).
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o007 != 0 {
+        anyhow::bail!(
+            "{}: mode {mode:o} lets every account on this workstation use the API: run `chmod 600 {}` (or 640 with \
+             [api] token_group_readable = true), then restart the daemon",
+            path.display(),
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading {}: the operator's account must be in the daemon's group and the configuration must say \
+             [api] token_group_readable = true",
+            path.display()
+        )
+    })
+}
+
 pub fn run(args: PageArgs) -> anyhow::Result<ExitCode> {
     let cfg = crate::station::StationConfig::load(&args.config)?;
     let token_file = cfg.paths.data_dir.join("api.token");
@@ -32,8 +57,7 @@ pub fn run(args: PageArgs) -> anyhow::Result<ExitCode> {
             args.config.display()
         );
     }
-    let token = super::certs::read_key(&token_file)
-        .with_context(|| format!("reading the API key {}", token_file.display()))?;
+    let token = read_token(&token_file)?;
     let url = url(cfg.api.listen, token.trim());
     if args.open {
         let status = std::process::Command::new("xdg-open")
