@@ -1,7 +1,7 @@
 //! The local API of the window workstation: HTTP/JSON on loopback for the operator's page.
 //!
-//! Security a web page cannot get around: every request needs the bearer token (a file created 0600 at first
-//! start); the Host header must be the loopback name and port (defeats DNS rebinding); a request with an Origin
+//! Security a web page cannot get around: every request needs the bearer token (a file created at first start,
+//! 0600, or 0640 for the daemon's group); the Host header must be the loopback name and port (defeats DNS rebinding); a request with an Origin
 //! must come from the configured allowlist (exact match, echoed back, never `*`); bodies are size-limited; the
 //! configuration refuses a non-loopback listen address. Errors are JSON: `{"error": code, "message", "action"}`.
 //!
