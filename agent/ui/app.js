@@ -300,12 +300,14 @@ async function refreshSession() {
 }
 
 function lostSession() {
+  // Gone while its submit was unanswered: it may be saved; never say "start again" then.
+  const submitting = saved.submitting && saved.submitting === S.sessionId;
   S.sessionId = null;
   S.session = null;
   saved.session = null;
   S.step = 'start';
   render();
-  showNotice(t('notice.session_lost'), 'error');
+  showNotice(t(submitting ? 'notice.submit_unknown' : 'notice.session_lost'), 'error');
 }
 
 // ------------------------------------------------------------------ start
@@ -325,6 +327,7 @@ async function startApplicant() {
     S.sessionId = r.session_id;
     saved.session = r.session_id;
     saved.bundle = null;
+    saved.submitting = null;
     if (S.cropUrl) URL.revokeObjectURL(S.cropUrl);
     S.cropUrl = null;
     S.doc = null; S.face = null; S.fingerResult = {}; S.finger = FINGERS[0]; S.done = null; S.interrupted = null;
@@ -591,7 +594,12 @@ function renderHands() {
     const q = S.session && S.session.fingers[pos];
     const mark = state === 'captured' ? String(q.score) : state === 'exception' ? q.code : String(FINGERS.indexOf(pos) + 1);
     g.append(el('text', { x: x + 16, y: y + 24, class: 'finger-mark' }, mark));
-    g.addEventListener('click', () => { if (!S.busy) { S.finger = pos; render(); } });
+    g.addEventListener('click', () => {
+      if (S.busy) return;
+      if (S.interrupted && S.interrupted.step === 'fingers') S.interrupted = null;
+      S.finger = pos;
+      render();
+    });
     svg.append(g);
   }
   $('hands').replaceChildren(svg);
@@ -736,6 +744,7 @@ async function declare(reason) {
   const pos = S.finger;
   try {
     S.session = await api('POST', `/v1/sessions/${S.sessionId}/fingers/${pos}/exception`, { reason });
+    if (S.interrupted && S.interrupted.step === 'fingers') S.interrupted = null; // decided otherwise
     delete S.fingerResult[pos];
     selectNext();
   } catch (e) {
@@ -787,11 +796,13 @@ async function submit() {
   saved.submitting = S.sessionId;
   try {
     const r = await api('POST', `/v1/sessions/${S.sessionId}/finalize`);
-    finished(r.bundle_id);
+    if (!S.done) finished(r.bundle_id);
   } catch (e) {
     S.busy = null;
+    if (S.done) return; // the session event said it was saved
     if (e.code === 'no_session' || e.code === 'agent_down') {
       // The answer was lost: the bundle may be saved. Never tell the operator to start again on a guess.
+      render();
       showNotice(t('notice.submit_unknown'), 'error');
       return;
     }
@@ -843,9 +854,11 @@ function receipt(jws) {
 }
 
 let bundleTimer = null;
+let bundleGeneration = 0;
 
 async function watchBundle() {
   clearTimeout(bundleTimer);
+  const generation = ++bundleGeneration; // a later call supersedes this one
   if (!S.done) return;
   try {
     const st = await api('GET', `/v1/bundles/${S.done.bundle_id}`);
@@ -857,6 +870,7 @@ async function watchBundle() {
     if (e.code === 'no_bundle') { showError(e); return; }
     /* otherwise the next event or tick tries again */
   }
+  if (generation !== bundleGeneration) return;
   if (S.done && !['delivered', 'quarantined'].includes(S.done.state)) bundleTimer = setTimeout(watchBundle, 3000);
 }
 
@@ -878,19 +892,33 @@ function failed(e, role, retry) {
   if (e.code === 'no_session') { lostSession(); return; }
   showError(e);
   // Only a device that failed comes back; "not configured" does not, and "busy" is retried by the operator.
-  if (e.code === 'device_failed') S.interrupted = { role, step: S.step, run: retry };
+  if (e.code !== 'device_failed') { refreshDevices().catch(() => {}); return; }
+  const i = { role, step: S.step, run: retry };
+  S.interrupted = i;
   refreshDevices().catch(() => {});
+  // The supervisor notices an unplug within a second. A device still there after that had a passing fault: no
+  // "back" will come, so the operator retries (Enter) rather than wait for one.
+  setTimeout(() => {
+    refreshDevices().then(() => {
+      if (S.interrupted === i && S.devices[role] === 'ready') {
+        S.interrupted = null;
+        render();
+        showNotice(t('notice.retry_device', { device: t(`device.${role}`) }), 'notice', `dev-${role}`);
+      }
+    }).catch(() => {});
+  }, 2000);
 }
 
-/** Called when `role` is seen to come back (arrived, or answering again). */
+/** Called when `role` is seen to come back (arrived, or answering again); true when a capture resumed. */
 function maybeResume(role) {
   const i = S.interrupted;
-  if (!i || i.role !== role || S.busy || S.step !== i.step) return;
-  if (document.querySelector('dialog[open]')) return; // the operator is deciding something else
-  if (S.devices[i.role] !== 'ready') return;
+  if (!i || i.role !== role || S.busy || S.step !== i.step) return false;
+  if (document.querySelector('dialog[open]')) return false; // the operator is deciding something else
+  if (S.devices[i.role] !== 'ready') return false;
   S.interrupted = null;
   i.run(); // clears the banner as any new capture does
   showNotice(t('notice.resumed', { device: t(`device.${i.role}`) }), 'notice', `dev-${i.role}`);
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -947,12 +975,13 @@ function onEvent(name, data) {
   try { e = JSON.parse(data); } catch { e = data; }
   if (name === 'device') {
     const back = e.state === 'arrived' || e.state === 'responsive';
-    refreshDevices().then(() => { if (back) maybeResume(e.role); }).catch(() => {});
+    const device = t(`device.${e.role}`);
     if (e.state === 'removed' || e.state === 'unresponsive') {
-      showNotice(t(`notice.device_${e.state}`, { device: t(`device.${e.role}`) }), 'error', `dev-${e.role}`);
-    } else if ((e.state === 'arrived' || e.state === 'responsive') && !S.interrupted) {
-      showNotice(t('notice.device_back', { device: t(`device.${e.role}`) }), 'notice', `dev-${e.role}`);
+      showNotice(t(`notice.device_${e.state}`, { device }), 'error', `dev-${e.role}`);
     }
+    refreshDevices().then(() => {
+      if (back && !maybeResume(e.role)) showNotice(t('notice.device_back', { device }), 'notice', `dev-${e.role}`);
+    }).catch(() => {});
   } else if (name === 'outbox') {
     S.outbox = e;
     renderBar();
@@ -969,10 +998,22 @@ function onEvent(name, data) {
     if (e.stage === 'progress' && e.session === S.sessionId) {
       S.progress = { what: e.what, done: e.done, total: e.total };
       if (S.step === 'fingers') renderFingers();
+    } else if (e.stage !== 'progress') {
+      // A capture started or ended: its device turned busy or free.
+      refreshDevices().catch(() => {});
     }
   } else if (name === 'lagged') {
-    refreshAll().catch(() => {});
+    resync().catch(() => {});
   }
+}
+
+/** After missed events: everything they could have changed. */
+async function resync() {
+  await refreshAll();
+  if (S.sessionId && !S.busy) await refreshSession();
+  if (S.done) watchBundle();
+  if (S.interrupted) maybeResume(S.interrupted.role);
+  render();
 }
 
 async function refreshAll() {
@@ -1050,10 +1091,16 @@ async function confirmCancel() {
 }
 
 async function setLanguage(lang) {
+  const before = S.lang;
   S.lang = lang;
-  localStorage.setItem('tamga.lang', lang);
-  await loadMessages(lang);
+  try {
+    await loadMessages(lang);
+  } catch {
+    if (S.lang === lang) S.lang = before; // the agent is not answering: stay in the language shown
+    return;
+  }
   if (S.lang !== lang) return; // a later choice won
+  localStorage.setItem('tamga.lang', lang);
   render();
 }
 
@@ -1102,15 +1149,21 @@ async function main() {
   const open = saved.session;
   if (open) {
     S.sessionId = open;
-    await refreshSession().catch(showError);
-    if (S.sessionId && S.session) {
-      if (S.session.face_accepted) loadCrop();
-      const first = STEPS.find((s) => s !== 'review' && !stepComplete(s)) || 'review';
-      S.finger = FINGERS.find((p) => !fingerDone(p)) || FINGERS[0];
-      go(first);
-      showNotice(t('notice.session_restored'), 'notice');
+    try {
+      await refreshSession();
+    } catch (e) {
+      // Known to the page but not readable now: say so and try again shortly, never drop it.
+      showError(e);
+      setTimeout(() => location.reload(), 5000);
       return;
     }
+    if (!S.sessionId) return; // the agent no longer knows it: lostSession said what to do
+    if (S.session.face_accepted) loadCrop();
+    const first = STEPS.find((s) => s !== 'review' && !stepComplete(s)) || 'review';
+    S.finger = FINGERS.find((p) => !fingerDone(p)) || FINGERS[0];
+    go(first);
+    showNotice(t('notice.session_restored'), 'notice');
+    return;
   } else if (saved.submitting) {
     // The page went away while submitting: the answer is unknown.
     go('start');

@@ -307,6 +307,8 @@ def full_applicant(r):
     r.accessible("fingers-in-progress")
     all_fingers(r)
     expect(page.locator("#finger-instruction")).to_contain_text("All ten fingers are done")
+    # The top bar follows the device: busy while capturing, ready again after.
+    expect(page.locator("#dev-fingerprint")).to_have_attribute("data-state", "ready")
     expect(page.locator("#finger-image")).to_have_attribute("src", re.compile("^blob:"))
     r.shot("fingers-done")
     r.accessible("fingers-done")
