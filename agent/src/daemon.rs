@@ -54,7 +54,8 @@ pub async fn serve(
     });
     let supervisor = crate::supervisor::spawn(state.clone());
     let app = router(state.clone(), max_body);
-    info!(addr = %listener.local_addr()?, "local API listening");
+    let addr = listener.local_addr()?;
+    info!(%addr, page = %format!("http://{addr}/"), "local API and operator page listening (`tamga page --open` opens the page with its key)");
     let closing = state.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
