@@ -233,8 +233,8 @@ def submit(r):
     return bundle
 
 
-def submitted_while_central_is_down(r):
-    """A whole applicant, straight through, submitted while the central system is down: saved, waiting."""
+def straight_to_review(r):
+    """A whole applicant, straight through by Enter, up to the review."""
     start_applicant(r)
     read_passport(r)
     r.key("Enter")
@@ -243,6 +243,12 @@ def submitted_while_central_is_down(r):
     r.key("Enter")
     all_fingers(r)
     r.key("Enter")
+    expect(r.page.locator("#step-review")).to_be_visible()
+
+
+def submitted_while_central_is_down(r):
+    """A whole applicant, straight through, submitted while the central system is down: saved, waiting."""
+    straight_to_review(r)
     bundle = submit(r)
     expect(r.page.locator("#done-state")).to_have_attribute("data-state", re.compile("queued|sending"))
     return bundle
@@ -545,15 +551,7 @@ def disk_full_at_submit(r):
     applicant stays open with everything captured, and the submit goes through once there is room."""
     page = r.page
     r.allowed.append((507, r"/finalize$"))
-    start_applicant(r)
-    read_passport(r)
-    r.key("Enter")
-    take_good_photo(r)
-    r.key("Enter")
-    r.key("Enter")
-    all_fingers(r)
-    r.key("Enter")
-    expect(page.locator("#step-review")).to_be_visible()
+    straight_to_review(r)
     r.demo.sim("disk full")
     r.key("Enter")
     message = page.locator('#banner .message.error[data-code="disk_reserve"]')
