@@ -116,6 +116,16 @@ pub struct Outbox {
     reserve: u64,
 }
 
+/// Maps a database error to one that names the outbox file; owns its copy of the path, so it can live beside a
+/// transaction that borrows the connection.
+fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> OutboxError + use<> {
+    let path = path.to_owned();
+    move |source| OutboxError::Db {
+        path: path.clone(),
+        source,
+    }
+}
+
 fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
@@ -133,14 +143,12 @@ impl Outbox {
     /// Opens (or creates) the outbox in `dir`, refusing new bundles when fewer than `reserve` bytes would remain.
     pub fn open(dir: &Path, reserve: u64) -> Result<Outbox, OutboxError> {
         let path = dir.join("outbox.sqlite");
-        let db = |source| OutboxError::Db {
-            path: path.clone(),
-            source,
-        };
-        let conn = Connection::open(&path).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        let db = db_error(&path);
+        let conn = Connection::open(&path).map_err(&db)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(&db)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(&db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(&db)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS bundles (
                 bundle_id TEXT PRIMARY KEY,
@@ -163,15 +171,12 @@ impl Outbox {
             INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
             UPDATE bundles SET state = 'queued' WHERE state = 'sending';",
         )
-        .map_err(db)?;
+        .map_err(&db)?;
         Ok(Outbox { conn, path, reserve })
     }
 
-    fn db(&self) -> impl Fn(rusqlite::Error) -> OutboxError + '_ {
-        |source| OutboxError::Db {
-            path: self.path.clone(),
-            source,
-        }
+    fn db(&self) -> impl Fn(rusqlite::Error) -> OutboxError + use<> {
+        db_error(&self.path)
     }
 
     /// The station's chain head: the manifest digest its next bundle must carry.
@@ -218,62 +223,54 @@ impl Outbox {
             return Err(OutboxError::NotSealed);
         }
         self.check_reserve(jwe.len() as u64)?;
-        let path = self.path.clone();
-        let db = |source| OutboxError::Db {
-            path: path.clone(),
-            source,
-        };
+        let db = db_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+            .map_err(&db)?;
         let exists: bool = tx
             .query_row("SELECT 1 FROM bundles WHERE bundle_id = ?1", [bundle_id], |_| {
                 Ok(true)
             })
             .optional()
-            .map_err(db)?
+            .map_err(&db)?
             .unwrap_or(false);
         if exists {
             return Err(OutboxError::Duplicate(bundle_id.to_owned()));
         }
         let seq: i64 = tx
             .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM bundles", [], |r| r.get(0))
-            .map_err(db)?;
+            .map_err(&db)?;
         let now = now_ms();
         tx.execute(
             "INSERT INTO bundles (bundle_id, seq, station_id, manifest_sha256, jwe, size, state, next_attempt_ms, enqueued_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7)",
             params![bundle_id, seq, station_id, manifest_sha256, jwe.as_bytes(), jwe.len() as i64, now],
         )
-        .map_err(db)?;
+        .map_err(&db)?;
         tx.execute(
             "INSERT INTO chain (station_id, last_manifest_sha256) VALUES (?1, ?2)
              ON CONFLICT (station_id) DO UPDATE SET last_manifest_sha256 = excluded.last_manifest_sha256",
             params![station_id, manifest_sha256],
         )
-        .map_err(db)?;
-        tx.commit().map_err(db)
+        .map_err(&db)?;
+        tx.commit().map_err(&db)
     }
 
     /// Claims up to `limit` bundles that are due, oldest first, marking them `sending`.
     pub fn claim_due(&mut self, limit: usize) -> Result<Vec<Claimed>, OutboxError> {
-        let path = self.path.clone();
-        let db = |source| OutboxError::Db {
-            path: path.clone(),
-            source,
-        };
+        let db = db_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+            .map_err(&db)?;
         let claimed = {
             let mut st = tx
                 .prepare(
                     "SELECT bundle_id, jwe, attempts, manifest_sha256 FROM bundles WHERE state = 'queued' AND next_attempt_ms <= ?1
                      ORDER BY seq LIMIT ?2",
                 )
-                .map_err(db)?;
+                .map_err(&db)?;
             let rows = st
                 .query_map(params![now_ms(), limit as i64], |r| {
                     let jwe: Vec<u8> = r.get(1)?;
@@ -284,31 +281,27 @@ impl Outbox {
                         manifest_sha256: r.get(3)?,
                     })
                 })
-                .map_err(db)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db)?
+                .map_err(&db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(&db)?
         };
         for c in &claimed {
             tx.execute(
                 "UPDATE bundles SET state = 'sending' WHERE bundle_id = ?1",
                 [&c.bundle_id],
             )
-            .map_err(db)?;
+            .map_err(&db)?;
         }
-        tx.commit().map_err(db)?;
+        tx.commit().map_err(&db)?;
         Ok(claimed)
     }
 
     /// Claims the oldest queued bundle whatever its backoff: the probe that tells when the link is back.
     pub fn claim_oldest(&mut self) -> Result<Option<Claimed>, OutboxError> {
-        let path = self.path.clone();
-        let db = |source| OutboxError::Db {
-            path: path.clone(),
-            source,
-        };
+        let db = db_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+            .map_err(&db)?;
         let c = tx
             .query_row(
                 "SELECT bundle_id, jwe, attempts, manifest_sha256 FROM bundles WHERE state = 'queued' ORDER BY seq LIMIT 1",
@@ -324,15 +317,15 @@ impl Outbox {
                 },
             )
             .optional()
-            .map_err(db)?;
+            .map_err(&db)?;
         if let Some(c) = &c {
             tx.execute(
                 "UPDATE bundles SET state = 'sending' WHERE bundle_id = ?1",
                 [&c.bundle_id],
             )
-            .map_err(db)?;
+            .map_err(&db)?;
         }
-        tx.commit().map_err(db)?;
+        tx.commit().map_err(&db)?;
         Ok(c)
     }
 
