@@ -214,6 +214,16 @@ fn read_representation_head(r: &mut Reader<'_>, reps: u16) -> Result<Representat
     })
 }
 
+/// The image data (length, bytes), which must end the record: what could follow (`after`) Tamga does not use.
+fn image_to_end(r: &mut Reader<'_>, after: &str) -> Result<Vec<u8>, RecordError> {
+    let n = r.u32()? as usize;
+    let image = r.take(n)?.to_vec();
+    if r.pos != r.b.len() {
+        return Err(RecordError::Unsupported(format!("{after} are not used by Tamga")));
+    }
+    Ok(image)
+}
+
 fn read_quality(r: &mut Reader<'_>) -> Result<Vec<QualityBlock>, RecordError> {
     let n = r.u8()?;
     (0..n)
@@ -316,13 +326,7 @@ impl FingerImageRecord {
         let impression = r.u8()?;
         let width = r.u16()?;
         let height = r.u16()?;
-        let n = r.u32()? as usize;
-        let image = r.take(n)?.to_vec();
-        if r.pos != b.len() {
-            return Err(RecordError::Unsupported(
-                "extended data blocks are not used by Tamga".into(),
-            ));
-        }
+        let image = image_to_end(&mut r, "extended data blocks")?;
         Ok(FingerImageRecord {
             capture_time,
             device_technology,
@@ -422,13 +426,7 @@ impl FaceImageRecord {
         let post_processing = r.u16()?;
         let _cross = r.u8()?;
         let colour_space = r.u8()?;
-        let n = r.u32()? as usize;
-        let image = r.take(n)?.to_vec();
-        if r.pos != b.len() {
-            return Err(RecordError::Unsupported(
-                "3D data blocks are not used by Tamga".into(),
-            ));
-        }
+        let image = image_to_end(&mut r, "3D data blocks")?;
         Ok(FaceImageRecord {
             capture_time,
             device_technology,
