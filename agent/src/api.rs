@@ -77,6 +77,63 @@ impl std::fmt::Debug for Devices {
     }
 }
 
+/// Limits that keep the API answering its operator whatever other local processes do (every account on the
+/// workstation can reach a loopback port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Open connections at most. At the limit, the connection idle longest (no request in flight) is closed for a
+    /// new one; when none is idle, the new one is closed.
+    pub max_connections: usize,
+    /// Time a connection has to send a request's head, also the most a connection may sit idle between requests
+    /// (slow or silent clients are closed).
+    pub header_read_timeout: Duration,
+    /// Open `/v1/events` streams at most (a page holds one).
+    pub max_event_streams: usize,
+    /// Open applicant sessions at most.
+    pub max_sessions: usize,
+    /// A session not used for this long is expired: its captures are dropped from memory (and the event stream
+    /// says so).
+    pub session_idle: Duration,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            max_connections: 64,
+            header_read_timeout: Duration::from_secs(10),
+            max_event_streams: 8,
+            max_sessions: 16,
+            session_idle: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The Host names and Origins of the API on `addr`, the address actually bound: `127.0.0.1:PORT` (or the IPv6
+/// `[::1]:PORT`, or another loopback address), `localhost:PORT` when the address is what `localhost` names, and
+/// the port-less forms when the port is 80 (browsers leave the default port out of Host and Origin).
+pub fn own_addresses(addr: std::net::SocketAddr) -> (Vec<String>, Vec<String>) {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    let mut names = vec![ip];
+    if matches!(addr.ip().to_string().as_str(), "127.0.0.1" | "::1") {
+        names.push("localhost".into());
+    }
+    let port = addr.port();
+    let mut hosts = Vec::new();
+    let mut origins = Vec::new();
+    for n in &names {
+        hosts.push(format!("{n}:{port}"));
+        origins.push(format!("http://{n}:{port}"));
+        if port == 80 {
+            hosts.push(n.clone());
+            origins.push(format!("http://{n}"));
+        }
+    }
+    (hosts, origins)
+}
+
 /// What the API serves from.
 pub struct ApiState {
     pub token: String,
@@ -96,6 +153,7 @@ pub struct ApiState {
     pub today: fn() -> time::Date,
     /// The event stream and the metrics.
     pub telemetry: crate::telemetry::Telemetry,
+    pub limits: ApiLimits,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -194,6 +252,40 @@ fn no_session(id: &str) -> ApiError {
     )
 }
 
+/// An open session, marked as used now, or `no_session`.
+fn open_session<'a>(
+    sessions: &'a mut HashMap<String, ApplicantSession>,
+    id: &str,
+) -> Result<&'a mut ApplicantSession, ApiError> {
+    let sess = sessions.get_mut(id).ok_or_else(|| no_session(id))?;
+    sess.touch();
+    Ok(sess)
+}
+
+/// Whether a session is open (and marks it as used): the check before a device is taken for it.
+async fn session_open(s: &ApiState, id: &str) -> Result<(), ApiError> {
+    open_session(&mut *s.sessions.lock().await, id).map(|_| ())
+}
+
+/// Drops the sessions left idle for longer than [`ApiLimits::session_idle`], with their captures, and says so on
+/// the event stream (`session` event, state `expired`). Run by the supervisor; returns the expired ids.
+pub async fn expire_sessions(s: &ApiState) -> Vec<String> {
+    let mut sessions = s.sessions.lock().await;
+    let idle: Vec<String> = sessions
+        .iter()
+        .filter(|(_, sess)| sess.idle_for() > s.limits.session_idle)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in &idle {
+        if let Some(sess) = sessions.remove(id) {
+            sess.cancel();
+        }
+        tracing::info!(session = %id, idle_minutes = s.limits.session_idle.as_secs() / 60, "session expired");
+        s.telemetry.session(id, "expired", None);
+    }
+    idle
+}
+
 /// The outbox, or a typed error if a panic poisoned its lock.
 fn outbox(s: &ApiState) -> Result<std::sync::MutexGuard<'_, Outbox>, ApiError> {
     s.outbox.lock().map_err(|_| {
@@ -257,9 +349,16 @@ fn plugged(s: &ApiState, role: &str, what: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Constant-time comparison of two tokens.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Constant-time comparison of a presented token with the station's; an empty token never matches (not even an
+/// empty one: the start refuses short tokens, and this holds even if one got through).
+fn same(presented: &str, token: &str) -> bool {
+    !presented.is_empty()
+        && presented.len() == token.len()
+        && presented
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The guard, counting every answer by status.
@@ -439,23 +538,42 @@ async fn create_session(State(s): State<Arc<ApiState>>, Body(b): Body<NewSession
             "ask the technician to free disk space",
         )
     })?;
+    crate::session::check_operator_id(&b.operator_id).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_operator_id",
+            e.to_string(),
+            "send the operator's login or staff number",
+        )
+    })?;
     let session = ApplicantSession::new(&b.operator_id, s.policy.clone(), s.photo_policy.clone());
     let id = session.id().to_owned();
-    s.sessions.lock().await.insert(id.clone(), session);
+    let mut sessions = s.sessions.lock().await;
+    if sessions.len() >= s.limits.max_sessions {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_sessions",
+            format!(
+                "{} applicant sessions are open, the most this station keeps",
+                sessions.len()
+            ),
+            "finish or cancel an open applicant (sessions left idle expire by themselves)",
+        ));
+    }
+    sessions.insert(id.clone(), session);
+    drop(sessions);
     s.telemetry.session(&id, "created", None);
     Ok((StatusCode::CREATED, Json(serde_json::json!({"session_id": id}))).into_response())
 }
 
 async fn session_state(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    let sessions = s.sessions.lock().await;
-    let sess = sessions.get(&id).ok_or_else(|| no_session(&id))?;
+    let mut sessions = s.sessions.lock().await;
+    let sess = open_session(&mut sessions, &id)?;
     Ok(Json(sess.state()).into_response())
 }
 
 async fn read_document(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    if !s.sessions.lock().await.contains_key(&id) {
-        return Err(no_session(&id));
-    }
+    session_open(&s, &id).await?;
     let (reader, _) = s
         .devices
         .document
@@ -475,15 +593,13 @@ async fn read_document(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<Stri
         })?;
     t.capture(&id, "document", "document", "done", None);
     let mut sessions = s.sessions.lock().await;
-    let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
+    let sess = open_session(&mut sessions, &id)?;
     sess.set_document(read.mrz.clone());
     Ok(Json(serde_json::json!({"mrz": read.mrz})).into_response())
 }
 
 async fn take_photo(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    if !s.sessions.lock().await.contains_key(&id) {
-        return Err(no_session(&id));
-    }
+    session_open(&s, &id).await?;
     let (camera, device) = s.devices.camera.as_ref().ok_or_else(|| missing("camera"))?;
     let camera = camera.clone();
     let _claim = Claim::take(&s.devices.camera_capturing).ok_or_else(|| busy("camera"))?;
@@ -506,17 +622,24 @@ async fn take_photo(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>
             .capture(&id, "camera", "face", "failed", Some(e.clone()));
         device_failed(e)
     })?;
+    // Decoding, the checks and the crop are CPU work: on the blocking pool, without the sessions' lock.
+    let policy = s.photo_policy.clone();
+    let assessed = tokio::task::spawn_blocking(move || crate::session::assess_photo(&photo, &policy))
+        .await
+        .map_err(|e| internal(format!("photo check: {e}")))?;
     let mut sessions = s.sessions.lock().await;
-    let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
-    let report = sess.add_photo(&photo, device.clone()).map_err(session_error)?;
+    let sess = open_session(&mut sessions, &id)?;
+    let report = sess
+        .record_photo(assessed, device.clone())
+        .map_err(session_error)?;
     s.telemetry.capture(&id, "camera", "face", "done", None);
     Ok(Json(report).into_response())
 }
 
 /// `GET /v1/sessions/{id}/face`: the accepted photo's crop as it will be sent.
 async fn face_crop(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    let sessions = s.sessions.lock().await;
-    let sess = sessions.get(&id).ok_or_else(|| no_session(&id))?;
+    let mut sessions = s.sessions.lock().await;
+    let sess = open_session(&mut sessions, &id)?;
     let jpeg = sess.face_jpeg().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -534,8 +657,8 @@ async fn finger_image(
     UrlPath((id, position)): UrlPath<(String, String)>,
 ) -> ApiResult {
     let pos = finger_position(&position)?;
-    let sessions = s.sessions.lock().await;
-    let sess = sessions.get(&id).ok_or_else(|| no_session(&id))?;
+    let mut sessions = s.sessions.lock().await;
+    let sess = open_session(&mut sessions, &id)?;
     let png = sess.finger_png(pos).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -575,9 +698,7 @@ async fn capture_finger(
     UrlPath((id, position)): UrlPath<(String, String)>,
 ) -> ApiResult {
     let pos = finger_position(&position)?;
-    if !s.sessions.lock().await.contains_key(&id) {
-        return Err(no_session(&id));
-    }
+    session_open(&s, &id).await?;
     let (scanner, device) = s
         .devices
         .fingerprint
@@ -614,18 +735,16 @@ async fn capture_finger(
     let captured = scanner.upload(progress(&s, &id, &what)).await.map_err(failed)?;
     drop(scanner);
     let img = captured.image;
+    // Scoring and the PNG are CPU work: on the blocking pool, without the sessions' lock.
+    let assessed = tokio::task::spawn_blocking(move || {
+        crate::session::assess_finger(&img.pixels, img.width, img.height, img.resolution_ppi)
+    })
+    .await
+    .map_err(|e| internal(format!("finger check: {e}")))?
+    .map_err(session_error)?;
     let mut sessions = s.sessions.lock().await;
-    let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
-    let (next, quality) = sess
-        .add_finger(
-            pos,
-            &img.pixels,
-            img.width,
-            img.height,
-            img.resolution_ppi,
-            device.clone(),
-        )
-        .map_err(session_error)?;
+    let sess = open_session(&mut sessions, &id)?;
+    let (next, quality) = sess.record_finger(pos, assessed, device.clone());
     s.telemetry.capture(&id, "fingerprint", &what, "done", None);
     Ok(Json(serde_json::json!({"next": next, "quality": quality})).into_response())
 }
@@ -642,7 +761,7 @@ async fn declare_exception(
 ) -> ApiResult {
     let pos = finger_position(&position)?;
     let mut sessions = s.sessions.lock().await;
-    let sess = sessions.get_mut(&id).ok_or_else(|| no_session(&id))?;
+    let sess = open_session(&mut sessions, &id)?;
     sess.declare_exception(pos, b.reason);
     Ok(Json(sess.state()).into_response())
 }
@@ -672,6 +791,11 @@ fn session_error(e: SessionError) -> ApiError {
             "disk_reserve",
             "ask the technician to free disk space; the session is kept",
         ),
+        SessionError::OperatorId(_) => (
+            StatusCode::BAD_REQUEST,
+            "bad_operator_id",
+            "send the operator's login or staff number",
+        ),
         SessionError::Outbox(_) | SessionError::Build(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -682,20 +806,46 @@ fn session_error(e: SessionError) -> ApiError {
 }
 
 async fn finalize(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    let mut sessions = s.sessions.lock().await;
-    let sess = sessions.remove(&id).ok_or_else(|| no_session(&id))?;
-    let mut outbox = outbox(&s)?;
-    match sess.finalize(&s.signer, &s.central_point, &mut outbox, &s.centre_id) {
+    // The session leaves the map while it is sealed (a second finalize or a cancel meanwhile finds no session);
+    // signing, sealing and the outbox's fsync run on the blocking pool, without the sessions' lock.
+    let sess = s
+        .sessions
+        .lock()
+        .await
+        .remove(&id)
+        .ok_or_else(|| no_session(&id))?;
+    let st = s.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut outbox = match st.outbox.lock() {
+            Ok(o) => o,
+            Err(_) => return Err((Box::new(sess), None)),
+        };
+        sess.finalize(&st.signer, &st.central_point, &mut outbox, &st.centre_id)
+            .map_err(|(back, e)| (back, Some(e)))
+    })
+    .await
+    .map_err(|e| internal(format!("finalize: {e}")))?;
+    match done {
         Ok(done) => {
             s.telemetry
                 .session(&id, "finalized", Some(done.bundle_id.clone()));
             Ok(Json(serde_json::json!({"bundle_id": done.bundle_id, "state": "queued"})).into_response())
         }
-        Err((back, e)) => {
-            sessions.insert(id, *back);
-            Err(session_error(e))
+        Err((mut back, e)) => {
+            back.touch();
+            s.sessions.lock().await.insert(id, *back);
+            Err(e.map_or_else(|| internal("outbox lock".into()), session_error))
         }
     }
+}
+
+fn internal(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        message,
+        "try again; if it repeats, restart the agent",
+    )
 }
 
 async fn cancel(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
@@ -744,28 +894,43 @@ fn progress(s: &Arc<ApiState>, session: &str, what: &str) -> impl FnMut(usize, u
 async fn events(State(s): State<Arc<ApiState>>) -> Response {
     use axum::response::sse::{Event as Sse, KeepAlive};
     use tokio::sync::broadcast::error::RecvError;
+    let Some(slot) = s.telemetry.stream_slot(s.limits.max_event_streams) else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!(
+                "{} event streams are open, the most this agent serves",
+                s.limits.max_event_streams
+            ),
+            "close other pages of this workstation's agent, then reload",
+        )
+        .into_response();
+    };
     let (rx, closing) = s.telemetry.subscribe();
-    let stream = futures_util::stream::unfold((rx, closing, s), |(mut rx, mut closing, s)| async move {
-        if *closing.borrow() {
-            return None;
-        }
-        let item = tokio::select! {
-            r = rx.recv() => r,
-            _ = closing.changed() => return None,
-        };
-        let out = match item {
-            Ok(e) => Sse::default()
-                .event(e.name())
-                .json_data(&e)
-                .unwrap_or_else(|_| Sse::default().comment("unserialisable event")),
-            Err(RecvError::Lagged(n)) => {
-                s.telemetry.dropped(n);
-                Sse::default().event("lagged").data(n.to_string())
+    let stream = futures_util::stream::unfold(
+        (rx, closing, s, slot),
+        |(mut rx, mut closing, s, slot)| async move {
+            if *closing.borrow() {
+                return None;
             }
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok::<_, std::convert::Infallible>(out), (rx, closing, s)))
-    });
+            let item = tokio::select! {
+                r = rx.recv() => r,
+                _ = closing.changed() => return None,
+            };
+            let out = match item {
+                Ok(e) => Sse::default()
+                    .event(e.name())
+                    .json_data(&e)
+                    .unwrap_or_else(|_| Sse::default().comment("unserialisable event")),
+                Err(RecvError::Lagged(n)) => {
+                    s.telemetry.dropped(n);
+                    Sse::default().event("lagged").data(n.to_string())
+                }
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok::<_, std::convert::Infallible>(out), (rx, closing, s, slot)))
+        },
+    );
     axum::response::sse::Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -923,35 +1088,119 @@ pub fn router(state: Arc<ApiState>, max_body: usize) -> Router {
         .merge(crate::ui::router(state.hosts.clone()))
 }
 
+/// The shortest API token the agent starts with; the one it makes is 64 hex characters (256 random bits).
+pub const MIN_TOKEN_LEN: usize = 32;
+
 /// Reads the API token from `data_dir/api.token`, creating it (256 random bits) at first start. The file is mode
 /// 0600, or 0640 when `group_readable` (the operators' desktop accounts are then members of the daemon's group and
 /// `tamga page` can read it); the daemon owns the file and sets the mode at each start.
+///
+/// The file is written atomically (a temporary file, fsync, rename, fsync of the folder): a crash or a full disk
+/// at first start leaves either no token or the whole one. A token shorter than [`MIN_TOKEN_LEN`] (an empty file
+/// most of all, which would otherwise make every request's missing token "match") is refused with the fix.
 pub fn token(data_dir: &std::path::Path, group_readable: bool) -> anyhow::Result<String> {
     use anyhow::Context as _;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = data_dir.join("api.token");
     let mode = if group_readable { 0o640 } else { 0o600 };
-    let set_mode = || {
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("setting the mode of {} to {mode:o}", path.display()))
+    let set_mode = |p: &std::path::Path| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {} to {mode:o}", p.display()))
     };
     if path.exists() {
-        set_mode()?;
+        set_mode(&path)?;
         let t = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        return Ok(t.trim().to_owned());
+        let t = t.trim().to_owned();
+        if t.len() < MIN_TOKEN_LEN {
+            anyhow::bail!(
+                "{} holds a key of {} characters, fewer than {MIN_TOKEN_LEN}: it is damaged (cut short by a crash \
+                 or a full disk?) or was set by hand. Delete the file and start the agent again: it makes a new \
+                 key (then reopen the operator page with `tamga page --open`)",
+                path.display(),
+                t.len()
+            );
+        }
+        return Ok(t);
     }
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| anyhow::anyhow!("no randomness for the API token"))?;
     let t = tamga_bundle::b64::hex(&bytes);
+    let tmp = data_dir.join("api.token.tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    std::io::Write::write_all(&mut f, t.as_bytes())?;
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    let written = std::io::Write::write_all(&mut f, t.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {} (is the disk full?)", tmp.display()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    drop(f);
     // The umask may have taken bits away at creation: the mode is set explicitly.
-    set_mode()?;
+    set_mode(&tmp)?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::File::open(data_dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the folder {}", data_dir.display()))?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_empty_presented_token_never_matches() {
+        assert!(
+            !same("", ""),
+            "an empty key file must not turn authentication off"
+        );
+        assert!(!same("", "a"));
+        assert!(!same("ab", "abc"));
+        assert!(!same("abd", "abc"));
+        assert!(same("abc", "abc"));
+    }
+
+    #[test]
+    fn the_page_s_host_and_origin_follow_the_bound_address() {
+        let own = |a: &str| own_addresses(a.parse().unwrap());
+        assert_eq!(
+            own("127.0.0.1:4501"),
+            (
+                vec!["127.0.0.1:4501".into(), "localhost:4501".into()],
+                vec!["http://127.0.0.1:4501".into(), "http://localhost:4501".into()]
+            )
+        );
+        assert_eq!(
+            own("[::1]:4600"),
+            (
+                vec!["[::1]:4600".into(), "localhost:4600".into()],
+                vec!["http://[::1]:4600".into(), "http://localhost:4600".into()]
+            )
+        );
+        // `localhost` does not name 127.0.0.2.
+        assert_eq!(
+            own("127.0.0.2:4501"),
+            (
+                vec!["127.0.0.2:4501".into()],
+                vec!["http://127.0.0.2:4501".into()]
+            )
+        );
+        // Browsers leave port 80 out of Host and Origin.
+        let (hosts, origins) = own("127.0.0.1:80");
+        for h in ["127.0.0.1", "127.0.0.1:80", "localhost", "localhost:80"] {
+            assert!(hosts.iter().any(|x| x == h), "{h} in {hosts:?}");
+        }
+        for o in ["http://127.0.0.1", "http://localhost"] {
+            assert!(origins.iter().any(|x| x == o), "{o} in {origins:?}");
+        }
+    }
 }

@@ -1,15 +1,18 @@
 //! The daemon: the local API and the uplink loop, with graceful shutdown.
 //!
 //! `tamga run --config FILE` builds everything from the station configuration: the devices (serial ports, USB
-//! selectors) with their profiles, the outbox, the signing identity, the uplink, and the API. The uplink drains the
-//! outbox every two seconds. On SIGTERM or SIGINT the API stops taking requests,
-//! in-flight requests finish (their durable writes included), devices are released when their owners drop.
+//! selectors) with their profiles, the outbox, the signing identity, the uplink, and the API (served by
+//! [`crate::http`] within [`ApiLimits`](crate::api::ApiLimits)). At start it says once what it found
+//! ([`report_start`]). The uplink drains the outbox every two seconds; sessions left idle expire. On SIGTERM or
+//! SIGINT the API stops taking requests, in-flight requests finish (their durable writes included), devices are
+//! released when their owners drop.
 
 use crate::api::{ApiState, Devices, router};
 use crate::outbox::Outbox;
 use crate::station::StationConfig;
 use crate::uplink::Uplink;
 use anyhow::Context as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tamga_bundle::manifest::Device;
@@ -57,14 +60,12 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     info!(%addr, page = %format!("http://{addr}/"), "local API and operator page listening (`tamga page --open` opens the page with its key)");
     let closing = state.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Open event streams end now, so the shutdown does not wait on the operator's page.
-            closing.telemetry.close();
-        })
-        .await
-        .context("serving the local API")?;
+    crate::http::serve(listener, app, &state.limits, async move {
+        shutdown.await;
+        // Open event streams end now, so the shutdown does not wait on the operator's page.
+        closing.telemetry.close();
+    })
+    .await;
     stop.notify_waiters();
     state.telemetry.close();
     let _ = supervisor.await;
@@ -95,8 +96,9 @@ fn profile_digest(name: &str) -> String {
         )
 }
 
-/// Builds the API state and the uplink from a configuration.
-pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink)> {
+/// Builds the API state and the uplink from a configuration; `api_addr` is the address the API's listener is
+/// bound to (the Host names and Origins of the page follow from it).
+pub fn from_config(cfg: &StationConfig, api_addr: SocketAddr) -> anyhow::Result<(Arc<ApiState>, Uplink)> {
     let catalog = match &cfg.paths.profiles_dir {
         Some(d) => Catalog::with_dir(d)?,
         None => Catalog::builtin()?,
@@ -105,7 +107,7 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
     let read = |n: &str| {
         std::fs::read_to_string(certs.join(n)).with_context(|| format!("reading {}", certs.join(n).display()))
     };
-    let key = crate::cli::certs::read_key(&certs.join("station.key"))?;
+    let key = tamga_bundle::pki::read_private_key(&certs.join("station.key"))?;
     let (station, station_ca, central, root) = (
         read("station.pem")?,
         read("station-ca.pem")?,
@@ -165,20 +167,17 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
             ),
         }
     }
-    let port = cfg.api.listen.port();
     // The operator page is served from the API's own address, so its origins are always allowed.
+    let (hosts, own_origins) = crate::api::own_addresses(api_addr);
     let mut allowed_origins = cfg.api.allowed_origins.clone();
-    for own in [
-        format!("http://127.0.0.1:{port}"),
-        format!("http://localhost:{port}"),
-    ] {
+    for own in own_origins {
         if !allowed_origins.contains(&own) {
             allowed_origins.push(own);
         }
     }
     let state = Arc::new(ApiState {
         token: crate::api::token(&cfg.paths.data_dir, cfg.api.token_group_readable)?,
-        hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+        hosts,
         allowed_origins,
         station_id: cfg.station.id.clone(),
         centre_id: cfg.station.centre.clone(),
@@ -190,8 +189,9 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
         outbox: Arc::new(std::sync::Mutex::new(outbox)),
         signer,
         central_point,
-        today: crate::cli::today,
+        today: crate::station::today,
         telemetry: Default::default(),
+        limits: cfg.api.limits(),
     });
     let uplink = Uplink::new(
         &cfg.central.url,
@@ -202,6 +202,106 @@ pub fn from_config(cfg: &StationConfig) -> anyhow::Result<(Arc<ApiState>, Uplink
         cfg.central.concurrency,
     )?;
     Ok((state, uplink))
+}
+
+/// Says once, at start, what the daemon found: each configured device (present, absent with the path or USB
+/// selector it looked for, present but not answering or not the kind configured), the roles with no device, the
+/// link to the central system, and the outbox's backlog. What is missing is a warning, with what to do.
+pub async fn report_start(cfg: &StationConfig, state: &ApiState, uplink: &Uplink) {
+    for role in ["document", "fingerprint", "camera"] {
+        let Some(d) = cfg.devices.iter().find(|d| d.role == role) else {
+            info!(
+                role,
+                "no device configured for this role (add a [[devices]] entry to use it)"
+            );
+            continue;
+        };
+        let profile = d.profile.as_str();
+        match (role, &d.port, &d.usb) {
+            (_, Some(port), _) if !port.exists() => warn!(
+                role,
+                profile,
+                port = %port.display(),
+                "device absent: nothing at its port; plug it in, or fix `port` in the configuration \
+                 (`tamga devices scan` lists the ports)"
+            ),
+            ("fingerprint", Some(port), _) => {
+                let Some((scanner, _)) = &state.devices.fingerprint else {
+                    continue;
+                };
+                let answer = scanner.lock().await.connect(Duration::from_secs(3)).await;
+                match answer {
+                    Ok(()) => info!(role, profile, port = %port.display(), "device present and answering"),
+                    Err(e) => warn!(
+                        role,
+                        profile,
+                        port = %port.display(),
+                        error = %e,
+                        "device present but not answering as its profile: wrong model or profile, or no power \
+                         (`tamga devices info` asks it)"
+                    ),
+                }
+            }
+            (_, Some(port), _) => info!(role, profile, port = %port.display(), "device present"),
+            (_, None, Some(selector)) => {
+                let sel = selector.clone();
+                let found = tokio::task::spawn_blocking(move || {
+                    let wanted: UsbSelector = sel.parse()?;
+                    let list = tamga_drivers::usb::discovery::list().map_err(|e| e.to_string())?;
+                    let matching: Vec<_> = list.into_iter().filter(|d| wanted.matches_info(d)).collect();
+                    Ok::<_, String>((matching.iter().any(|d| d.still_image), !matching.is_empty()))
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+                match found {
+                    Ok((true, _)) => info!(role, profile, usb = %selector, "device present"),
+                    Ok((false, true)) => warn!(
+                        role,
+                        profile,
+                        usb = %selector,
+                        "a USB device matches but is not a still-image (PTP) camera: wrong model, or the camera \
+                         is in mass-storage mode (set its USB mode to PTP / PC remote)"
+                    ),
+                    Ok((false, false)) => warn!(
+                        role,
+                        profile,
+                        usb = %selector,
+                        "device absent: no USB device matches; plug it in and switch it on, or fix `usb` in the \
+                         configuration (`tamga devices scan` lists the cameras)"
+                    ),
+                    Err(e) => {
+                        warn!(role, profile, usb = %selector, error = %e, "cannot look for the device on USB")
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match uplink.check().await {
+        Ok(()) => info!(url = %cfg.central.url, "central system reachable (mutual TLS)"),
+        Err(e) => warn!(
+            url = %cfg.central.url,
+            error = %e,
+            "central system unreachable: bundles are kept in the outbox and sent when it answers"
+        ),
+    }
+    let stats = state.outbox.lock().ok().map(|o| o.stats());
+    match stats {
+        Some(Ok(st)) if st.quarantined > 0 => warn!(
+            queued = st.queued + st.sending,
+            quarantined = st.quarantined,
+            pending_bytes = st.pending_bytes,
+            "outbox: quarantined bundles need the technician (`tamga outbox status --data DIR`)"
+        ),
+        Some(Ok(st)) => info!(
+            queued = st.queued + st.sending,
+            pending_bytes = st.pending_bytes,
+            "outbox backlog"
+        ),
+        Some(Err(e)) => warn!(error = %e, "outbox: cannot read its counts"),
+        None => warn!("outbox: its lock is poisoned"),
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -7,6 +7,7 @@
 //! - [`cli`]: the technician and scripting commands.
 //! - [`daemon`]: the API and the uplink loop, from a configuration; graceful shutdown.
 //! - [`config`]: configuration tables with located errors.
+//! - [`http`]: the local API's HTTP server with its connection limits and timeouts.
 //! - [`logging`]: tracing set-up.
 //! - [`outbox`]: the durable outbox of sealed bundles.
 //! - [`station`]: the station configuration file.
@@ -21,6 +22,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod http;
 pub mod logging;
 pub mod outbox;
 pub mod session;

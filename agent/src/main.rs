@@ -5,6 +5,7 @@
 
 use tamga_agent::{cli, logging};
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,8 +27,9 @@ struct Args {
     )]
     log_format: logging::Format,
     /// Log level or filter (tracing EnvFilter syntax, e.g. `info` or `tamga_drivers=debug`). RUST_LOG wins.
-    #[arg(long, global = true, default_value = "warn", env = "TAMGA_LOG")]
-    log: String,
+    /// Default: `info` for `tamga run` (the daemon says what it found and what it does), `warn` for the rest.
+    #[arg(long, global = true, env = "TAMGA_LOG")]
+    log: Option<String>,
     /// A directory of extra device profiles (`*.toml`); a file there replaces a built-in profile of its name.
     #[arg(long, global = true, env = "TAMGA_PROFILES_DIR")]
     profiles_dir: Option<PathBuf>,
@@ -81,8 +83,19 @@ fn run_daemon(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let cfg = tamga_agent::station::StationConfig::load(config)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        let (state, uplink) = tamga_agent::daemon::from_config(&cfg)?;
-        let listener = tokio::net::TcpListener::bind(cfg.api.listen).await?;
+        let listener = tokio::net::TcpListener::bind(cfg.api.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "listening on {} ([api] listen): is another agent running?",
+                    cfg.api.listen
+                )
+            })?;
+        let (state, uplink) = tamga_agent::daemon::from_config(&cfg, listener.local_addr()?)?;
+        let report = {
+            let (cfg, state, uplink) = (cfg.clone(), state.clone(), uplink.clone());
+            tokio::spawn(async move { tamga_agent::daemon::report_start(&cfg, &state, &uplink).await })
+        };
         tamga_agent::daemon::serve(
             state,
             listener,
@@ -91,13 +104,22 @@ fn run_daemon(config: &std::path::Path) -> anyhow::Result<ExitCode> {
             tamga_agent::daemon::shutdown_signal(),
         )
         .await?;
+        report.abort();
         Ok(ExitCode::SUCCESS)
     })
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = logging::init(args.log_format, &args.log) {
+    let level = args.log.clone().unwrap_or_else(|| {
+        if matches!(args.command, Command::Run { .. }) {
+            "info"
+        } else {
+            "warn"
+        }
+        .to_owned()
+    });
+    if let Err(e) = logging::init(args.log_format, &level) {
         eprintln!("tamga: {e:#}");
         return ExitCode::from(2);
     }

@@ -31,6 +31,31 @@ pub enum SessionError {
     Build(String),
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    #[error(
+        "operator id {0}: use 1 to {OPERATOR_ID_MAX} characters of A-Z, a-z, 0-9 and . _ @ - (the operator's \
+         login or staff number)"
+    )]
+    OperatorId(String),
+}
+
+/// The longest operator id a session accepts (it is signed into every bundle).
+pub const OPERATOR_ID_MAX: usize = 64;
+
+/// Checks an operator id: 1 to [`OPERATOR_ID_MAX`] characters of `A-Z a-z 0-9 . _ @ -`.
+pub fn check_operator_id(id: &str) -> Result<(), SessionError> {
+    if id.is_empty() {
+        return Err(SessionError::OperatorId("is empty".into()));
+    }
+    if id.len() > OPERATOR_ID_MAX {
+        return Err(SessionError::OperatorId(format!("is {} bytes long", id.len())));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-')))
+    {
+        return Err(SessionError::OperatorId(format!("contains {c:?}")));
+    }
+    Ok(())
 }
 
 /// What the operator's screen shows of a session.
@@ -56,6 +81,76 @@ pub struct Finalized {
     pub manifest_sha256: String,
 }
 
+/// A photo decoded, checked and (when accepted) cropped: the CPU work of a photo attempt, done without the
+/// session (see [`assess_photo`]).
+#[derive(Debug)]
+pub struct AssessedPhoto {
+    pub report: PhotoReport,
+    face: Option<AcceptedFace>,
+}
+
+#[derive(Debug)]
+struct AcceptedFace {
+    width: u32,
+    height: u32,
+    jpeg: Vec<u8>,
+    report: serde_json::Value,
+    post_processing: u16,
+}
+
+/// Decodes a photo (within [`tamga_quality::photo::decode`]'s limits for camera images), runs every check and,
+/// when accepted, makes the 35x45 crop. Pure CPU work: the API runs it on the blocking pool.
+pub fn assess_photo(photo: &[u8], policy: &PhotoPolicy) -> Result<AssessedPhoto, SessionError> {
+    let img = decode(photo).map_err(|e| SessionError::Photo(e.to_string()))?;
+    let report = check_photo(&img, policy);
+    let face = if report.accepted {
+        let crop = crop_jpeg(&img, &report, policy).map_err(|e| SessionError::Photo(e.to_string()))?;
+        let out = decode(&crop).map_err(|e| SessionError::Photo(e.to_string()))?;
+        let resized = report.crop.is_some_and(|(_, _, w, _)| w > policy.crop_width);
+        Some(AcceptedFace {
+            width: out.width(),
+            height: out.height(),
+            jpeg: crop,
+            report: serde_json::to_value(&report).map_err(|e| SessionError::Build(e.to_string()))?,
+            post_processing: 2 | if resized { 4 } else { 0 },
+        })
+    } else {
+        None
+    };
+    Ok(AssessedPhoto { report, face })
+}
+
+/// A finger image scored and encoded: the CPU work of a finger attempt, done without the session.
+#[derive(Debug)]
+pub struct AssessedFinger {
+    pub quality: tamga_quality::fingerprint::Quality,
+    quality_json: serde_json::Value,
+    png: Vec<u8>,
+    width: u32,
+    height: u32,
+    resolution_ppi: u16,
+}
+
+/// Scores a finger image (8-bit grey) and encodes it as the PNG the bundle would carry.
+pub fn assess_finger(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    resolution_ppi: u16,
+) -> Result<AssessedFinger, SessionError> {
+    let quality = tamga_quality::fingerprint::assess(pixels, width as usize, height as usize, resolution_ppi);
+    let png = png_out::encode_grey(width, height, resolution_ppi, pixels)
+        .map_err(|e| SessionError::Build(e.to_string()))?;
+    Ok(AssessedFinger {
+        quality_json: serde_json::to_value(&quality).map_err(|e| SessionError::Build(e.to_string()))?,
+        quality,
+        png,
+        width,
+        height,
+        resolution_ppi,
+    })
+}
+
 /// One applicant.
 #[derive(Debug)]
 pub struct ApplicantSession {
@@ -70,6 +165,8 @@ pub struct ApplicantSession {
     face_report: Option<serde_json::Value>,
     fingers: TenFingers,
     best: BTreeMap<FingerPosition, FingerItem>,
+    /// When the operator last used the session (the API expires sessions left idle).
+    touched: std::time::Instant,
 }
 
 impl ApplicantSession {
@@ -86,7 +183,18 @@ impl ApplicantSession {
             face_report: None,
             fingers: TenFingers::default(),
             best: BTreeMap::new(),
+            touched: std::time::Instant::now(),
         }
+    }
+
+    /// Marks the session as used now.
+    pub fn touch(&mut self) {
+        self.touched = std::time::Instant::now();
+    }
+
+    /// How long since the session was last used.
+    pub fn idle_for(&self) -> std::time::Duration {
+        self.touched.elapsed()
     }
 
     pub fn id(&self) -> &str {
@@ -99,24 +207,30 @@ impl ApplicantSession {
     }
 
     /// Checks a photo from the camera; when accepted, keeps its 35x45 crop. Returns the report for the screen.
+    /// ([`assess_photo`] then [`ApplicantSession::record_photo`]: the API runs the first on the blocking pool,
+    /// without the sessions' lock.)
     pub fn add_photo(&mut self, photo: &[u8], device: Device) -> Result<PhotoReport, SessionError> {
+        let assessed = assess_photo(photo, &self.photo_policy);
+        self.record_photo(assessed, device)
+    }
+
+    /// Records a photo attempt assessed by [`assess_photo`]: counts it, keeps its report, and keeps the crop when
+    /// it was accepted (an earlier accepted photo stays when a retake fails).
+    pub fn record_photo(
+        &mut self,
+        assessed: Result<AssessedPhoto, SessionError>,
+        device: Device,
+    ) -> Result<PhotoReport, SessionError> {
         self.face_attempts += 1;
-        let img = decode(photo).map_err(|e| SessionError::Photo(e.to_string()))?;
-        let report = check_photo(&img, &self.photo_policy);
+        let AssessedPhoto { report, face } = assessed?;
         self.face_report = serde_json::to_value(&report).ok();
-        if report.accepted {
-            let crop = crop_jpeg(&img, &report, &self.photo_policy)
-                .map_err(|e| SessionError::Photo(e.to_string()))?;
-            let out = decode(&crop).map_err(|e| SessionError::Photo(e.to_string()))?;
-            let resized = report
-                .crop
-                .is_some_and(|(_, _, w, _)| w > self.photo_policy.crop_width);
+        if let Some(face) = face {
             self.face = Some(FaceItem {
-                width: out.width(),
-                height: out.height(),
-                jpeg: crop,
-                report: serde_json::to_value(&report).map_err(|e| SessionError::Build(e.to_string()))?,
-                post_processing: 2 | if resized { 4 } else { 0 },
+                width: face.width,
+                height: face.height,
+                jpeg: face.jpeg,
+                report: face.report,
+                post_processing: face.post_processing,
                 device,
                 captured_at: time::OffsetDateTime::now_utc(),
                 attempts: self.face_attempts,
@@ -126,6 +240,7 @@ impl ApplicantSession {
     }
 
     /// Records a finger image (8-bit grey): scores it, keeps the best attempt, says what to do next.
+    /// ([`assess_finger`] then [`ApplicantSession::record_finger`].)
     pub fn add_finger(
         &mut self,
         position: FingerPosition,
@@ -135,7 +250,26 @@ impl ApplicantSession {
         resolution_ppi: u16,
         device: Device,
     ) -> Result<(Next, tamga_quality::fingerprint::Quality), SessionError> {
-        let q = tamga_quality::fingerprint::assess(pixels, width as usize, height as usize, resolution_ppi);
+        let assessed = assess_finger(pixels, width, height, resolution_ppi)?;
+        Ok(self.record_finger(position, assessed, device))
+    }
+
+    /// Records a finger image assessed by [`assess_finger`]: keeps it when it is the finger's best attempt, says
+    /// what to do next.
+    pub fn record_finger(
+        &mut self,
+        position: FingerPosition,
+        assessed: AssessedFinger,
+        device: Device,
+    ) -> (Next, tamga_quality::fingerprint::Quality) {
+        let AssessedFinger {
+            quality: q,
+            quality_json,
+            png,
+            width,
+            height,
+            resolution_ppi,
+        } = assessed;
         let next = self.fingers.record(&self.policy, position, q.score);
         let attempts = match self.fingers.fingers.get(&position) {
             Some(FingerState::Captured { attempts, .. }) => *attempts as u32,
@@ -144,8 +278,6 @@ impl ApplicantSession {
         };
         let better = self.best.get(&position).is_none_or(|b| q.score > b.score);
         if better {
-            let png = png_out::encode_grey(width, height, resolution_ppi, pixels)
-                .map_err(|e| SessionError::Build(e.to_string()))?;
             self.best.insert(
                 position,
                 FingerItem {
@@ -155,7 +287,7 @@ impl ApplicantSession {
                     height,
                     resolution_ppi,
                     score: q.score,
-                    quality: serde_json::to_value(&q).map_err(|e| SessionError::Build(e.to_string()))?,
+                    quality: quality_json,
                     device,
                     captured_at: time::OffsetDateTime::now_utc(),
                     attempts,
@@ -164,7 +296,7 @@ impl ApplicantSession {
         } else if let Some(b) = self.best.get_mut(&position) {
             b.attempts = attempts;
         }
-        Ok((next, q))
+        (next, q)
     }
 
     /// Declares that a finger cannot be captured; its images, if any, are dropped.

@@ -87,6 +87,39 @@ pub struct Api {
     /// read it, so `tamga page` works for them.
     #[serde(default)]
     pub token_group_readable: bool,
+    /// Open connections at most (at the limit, the one idle longest makes room).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Open applicant sessions at most.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// Minutes after which a session nobody used is expired, its captures dropped from memory.
+    #[serde(default = "default_session_idle_minutes")]
+    pub session_idle_minutes: u64,
+}
+
+fn default_max_connections() -> usize {
+    crate::api::ApiLimits::default().max_connections
+}
+
+fn default_max_sessions() -> usize {
+    crate::api::ApiLimits::default().max_sessions
+}
+
+fn default_session_idle_minutes() -> u64 {
+    crate::api::ApiLimits::default().session_idle.as_secs() / 60
+}
+
+impl Api {
+    /// The API's limits from this table (the rest at their defaults).
+    pub fn limits(&self) -> crate::api::ApiLimits {
+        crate::api::ApiLimits {
+            max_connections: self.max_connections,
+            max_sessions: self.max_sessions,
+            session_idle: std::time::Duration::from_secs(self.session_idle_minutes * 60),
+            ..crate::api::ApiLimits::default()
+        }
+    }
 }
 
 impl Default for Api {
@@ -96,6 +129,9 @@ impl Default for Api {
             allowed_origins: vec!["http://127.0.0.1:4501".into(), "http://localhost:4501".into()],
             max_body_bytes: 64 * 1024,
             token_group_readable: false,
+            max_connections: default_max_connections(),
+            max_sessions: default_max_sessions(),
+            session_idle_minutes: default_session_idle_minutes(),
         }
     }
 }
@@ -194,6 +230,23 @@ impl StationConfig {
                 ),
             );
         }
+        if c.api.max_connections < 4 {
+            return bad(
+                "api.max_connections",
+                format!(
+                    "{} is too few: the operator page alone holds an event stream, the live view and its \
+                     requests; use at least 4 (default {})",
+                    c.api.max_connections,
+                    default_max_connections()
+                ),
+            );
+        }
+        if c.api.max_sessions == 0 || c.api.session_idle_minutes == 0 {
+            return bad(
+                "api.max_sessions",
+                "api.max_sessions and api.session_idle_minutes must be at least 1".to_owned(),
+            );
+        }
         if let Some(o) = c
             .api
             .allowed_origins
@@ -244,6 +297,13 @@ impl StationConfig {
         }
         Ok(c)
     }
+}
+
+/// Today's date in the workstation's time zone (UTC if the zone cannot be read).
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_local()
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .date()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!   power behind a still-present USB-serial adapter shows up here); the check reconnects it when it is back. The
 //!   document reader is passive (it speaks when a document is laid on it), so its health is its port's presence.
 //! - The outbox: its counts, as an event when they change.
+//! - Sessions: those left idle longer than the API's `session_idle` are expired (their captures dropped).
 //!
 //! The drivers reconnect on their own at the next transaction, with backoff; the supervisor is what makes a
 //! change visible before the operator presses a button.
@@ -37,6 +38,7 @@ pub fn spawn(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
         if let (Some(every), Some(_)) = (state.devices.health_every, &state.devices.fingerprint) {
             tasks.spawn(check_scanner(state.clone(), every));
         }
+        tasks.spawn(expire_sessions(state.clone()));
         tasks.spawn(watch_outbox(state));
         while tasks.join_next().await.is_some() {}
     })
@@ -50,6 +52,16 @@ async fn stopping(closing: &mut watch::Receiver<bool>, d: Duration) -> bool {
     tokio::select! {
         () = tokio::time::sleep(d) => false,
         _ = closing.changed() => true,
+    }
+}
+
+/// Expires idle sessions, looking about four times per idle period (at most every 30 s).
+#[tracing::instrument(name = "expire_sessions", skip(s))]
+async fn expire_sessions(s: Arc<ApiState>) {
+    let mut closing = s.telemetry.closing();
+    let every = (s.limits.session_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    while !stopping(&mut closing, every).await {
+        crate::api::expire_sessions(&s).await;
     }
 }
 

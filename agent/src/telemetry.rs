@@ -8,8 +8,8 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, watch};
 
 /// One event on the stream. The SSE event name is `type`; the data is this object as JSON.
@@ -103,6 +103,18 @@ pub struct Telemetry {
     healthy: Mutex<BTreeMap<&'static str, bool>>,
     events_dropped: AtomicU64,
     link: Mutex<LinkState>,
+    /// Open `/v1/events` streams.
+    streams: Arc<AtomicUsize>,
+}
+
+/// One open event stream, counted until it is dropped (see [`Telemetry::stream_slot`]).
+#[derive(Debug)]
+pub struct StreamSlot(Arc<AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Default for Telemetry {
@@ -122,6 +134,7 @@ impl Default for Telemetry {
                 detail: None,
                 since_ms: None,
             }),
+            streams: Arc::default(),
         }
     }
 }
@@ -142,6 +155,16 @@ impl Telemetry {
     /// A new watcher's receiver and the shutdown signal its stream ends on.
     pub fn subscribe(&self) -> (broadcast::Receiver<Event>, watch::Receiver<bool>) {
         (self.events.subscribe(), self.closing.subscribe())
+    }
+
+    /// A place for one more event stream, or `None` when `max` are open.
+    pub fn stream_slot(&self, max: usize) -> Option<StreamSlot> {
+        self.streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| StreamSlot(self.streams.clone()))
     }
 
     /// The shutdown signal alone (for background tasks).

@@ -106,6 +106,23 @@ impl Uplink {
         })
     }
 
+    /// Whether the central system answers over mutual TLS (`GET /healthz`), for the daemon's start-up report.
+    #[tracing::instrument(name = "central_check", skip(self), fields(url = %self.url))]
+    pub async fn check(&self) -> Result<(), String> {
+        let r = self
+            .client
+            .get(format!("{}/healthz", self.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {}", r.status()))
+        }
+    }
+
     /// Sends one bundle.
     #[tracing::instrument(name = "upload", skip(self, jwe), fields(bundle = %bundle_id))]
     pub async fn send(&self, bundle_id: &str, manifest_sha256: &str, jwe: &str) -> Outcome {

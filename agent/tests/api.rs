@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
-use tamga_agent::api::{ApiState, Devices};
+use tamga_agent::api::{ApiLimits, ApiState, Devices};
 use tamga_agent::capture::fingers::{FingerPosition, Policy};
 use tamga_agent::outbox::Outbox;
 use tamga_bundle::seal::StationSigner;
@@ -53,6 +53,11 @@ async fn rig() -> Rig {
 /// The rig, with the uplink loop delivering to `https://localhost:{port}` when a port is given (whether or not a
 /// central receiver listens there).
 async fn rig_with_central(central_port: Option<u16>) -> Rig {
+    rig_with(central_port, ApiLimits::default()).await
+}
+
+/// The rig with the given API limits.
+async fn rig_with(central_port: Option<u16>, limits: ApiLimits) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let cat = Catalog::builtin().unwrap();
     let mrz_profile = cat.get("desko-penta-serial").unwrap();
@@ -126,6 +131,7 @@ async fn rig_with_central(central_port: Option<u16>) -> Rig {
         central_point,
         today: || time::macros::date!(2026 - 11 - 21),
         telemetry: Default::default(),
+        limits,
     });
     // Served the way `tamga run` serves it: with the supervisor and graceful shutdown.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -1083,4 +1089,235 @@ async fn the_operator_page_is_served_without_the_token_under_a_strict_policy() {
     assert_eq!(station["station_id"], "KZ-ALA-001-W02");
     assert_eq!(station["language"], "en");
     assert_eq!(station["languages"], serde_json::json!(["en", "ru", "kk"]));
+}
+
+/// Idle and slow sockets, however many, never keep the operator out: a connection that sends no request head
+/// within the header timeout is closed, and at the connection limit a new connection takes an idle one's place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_cannot_keep_the_operator_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let r = rig_with(
+        None,
+        ApiLimits {
+            max_connections: 8,
+            header_read_timeout: Duration::from_millis(600),
+            ..ApiLimits::default()
+        },
+    )
+    .await;
+    // Two hundred sockets from anyone, no token needed: most of them send nothing, some half a request head.
+    let mut idle = Vec::new();
+    for i in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", r.port))
+            .await
+            .unwrap();
+        if i % 10 == 0 {
+            s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .await
+                .unwrap();
+        }
+        idle.push(s);
+    }
+    // The operator's requests are answered at once, again and again.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let h = http
+            .get(format!("{}/v1/health", r.base))
+            .bearer_auth(&r.token)
+            .send()
+            .await
+            .expect("the operator's request is answered despite the idle sockets");
+        assert_eq!(h.status(), 200);
+    }
+    // Every idle or half-sent socket is closed by the server (end of stream), none is left hanging.
+    let mut buf = [0u8; 256];
+    for (i, s) in idle.iter_mut().enumerate() {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("socket {i} is still open after the header timeout"));
+        // A closed connection reads 0 (or is reset); hyper may answer a timed-out head with 408 first.
+        if let Ok(n) = n
+            && n > 0
+        {
+            assert!(
+                std::str::from_utf8(&buf[..n])
+                    .unwrap_or("")
+                    .starts_with("HTTP/1.1 408"),
+                "socket {i} got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+        }
+    }
+}
+
+/// The event stream has a cap: past it a new stream is refused with a typed error, and a closed stream frees its
+/// place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_capped() {
+    let r = rig_with(
+        None,
+        ApiLimits {
+            max_event_streams: 2,
+            ..ApiLimits::default()
+        },
+    )
+    .await;
+    let first = r.get("/v1/events").send().await.unwrap();
+    let second = r.get("/v1/events").send().await.unwrap();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let third = r.get("/v1/events").send().await.unwrap();
+    assert_eq!(third.status(), 503);
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_streams", "{body}");
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = r.get("/v1/events").send().await.unwrap();
+        if again.status() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a closed stream never freed its place"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Open sessions are capped, and the operator id is bounded and checked (it is signed into every bundle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_capped_and_the_operator_id_is_checked() {
+    let r = rig_with(
+        None,
+        ApiLimits {
+            max_sessions: 3,
+            ..ApiLimits::default()
+        },
+    )
+    .await;
+    let create = |operator: String| {
+        r.post("/v1/sessions")
+            .json(&serde_json::json!({ "operator_id": operator }))
+            .send()
+    };
+    for (bad, why) in [
+        ("x".repeat(60_000), "bytes long"),
+        (String::new(), "empty"),
+        ("op 1".into(), "' '"),
+        ("op-1\n".into(), "'\\n'"),
+    ] {
+        let resp = create(bad.clone()).await.unwrap();
+        assert_eq!(resp.status(), 400, "{bad:.20?}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "bad_operator_id", "{body}");
+        assert!(body["message"].as_str().unwrap().contains(why), "{body}");
+    }
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let resp = create(format!("op.{i}@kz")).await.unwrap();
+        assert_eq!(resp.status(), 201);
+        ids.push(resp.json::<serde_json::Value>().await.unwrap()["session_id"].clone());
+    }
+    let full = create("op-4".into()).await.unwrap();
+    assert_eq!(full.status(), 503);
+    let body: serde_json::Value = full.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_sessions", "{body}");
+    // Cancelling one makes room.
+    let cancelled = r
+        .http
+        .delete(format!("{}/v1/sessions/{}", r.base, ids[0].as_str().unwrap()))
+        .bearer_auth(&r.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 204);
+    assert_eq!(create("op-4".into()).await.unwrap().status(), 201);
+}
+
+/// A session nobody uses is expired: its captures leave memory, the event stream says so, and the page's next
+/// request for it is told the session is gone. A session in use is not expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_expire_and_the_event_stream_says_so() {
+    let r = rig_with(
+        None,
+        ApiLimits {
+            session_idle: Duration::from_millis(1500),
+            ..ApiLimits::default()
+        },
+    )
+    .await;
+    let mut events = r.get("/v1/events").send().await.unwrap();
+    let abandoned = r.session().await;
+    let used = r.session().await;
+    // The second session is used more often than its idle time.
+    let (mut buf, mut seen) = (String::new(), Vec::new());
+    let keep_using = async {
+        for _ in 0..12 {
+            assert_eq!(
+                r.get(&format!("/v1/sessions/{used}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                200
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let (_, ()) = tokio::join!(
+        read_events(&mut events, &mut buf, &mut seen, |n, v| {
+            n == "session" && v["state"] == "expired" && v["session"] == abandoned.as_str()
+        }),
+        keep_using
+    );
+    let gone = r.get(&format!("/v1/sessions/{abandoned}")).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    assert_eq!(
+        gone.json::<serde_json::Value>().await.unwrap()["error"],
+        "no_session"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|(n, v)| n == "session" && v["state"] == "expired" && v["session"] == used.as_str()),
+        "a session in use was expired: {seen:?}"
+    );
+    assert_eq!(
+        r.get(&format!("/v1/sessions/{used}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// The API key file: a damaged (empty or short) key refuses the start with the fix, a new key is written whole
+/// (no temporary file left) and is 256 bits.
+#[test]
+fn a_damaged_api_key_refuses_the_start_and_a_new_one_is_written_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = tamga_agent::api::token(dir.path(), false).unwrap();
+    assert_eq!(made.len(), 64);
+    assert!(made.bytes().all(|b| b.is_ascii_hexdigit()));
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["api.token"], "only the key, no temporary file");
+    assert_eq!(
+        tamga_agent::api::token(dir.path(), false).unwrap(),
+        made,
+        "read back as made"
+    );
+    for damaged in ["", "\n", "0123456789abcdef"] {
+        std::fs::write(dir.path().join("api.token"), damaged).unwrap();
+        let e = tamga_agent::api::token(dir.path(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Delete the file"), "{e}");
+    }
 }

@@ -20,6 +20,24 @@ pub fn certs_from_pem(text: &str) -> Result<Vec<Vec<u8>>, BundleError> {
     Ok(certs)
 }
 
+/// Reads a private key file (PEM text), refusing it when its group or others may read it: a key other accounts
+/// can read is not private, and a station or receiver that starts with one would hide the leak. The error names
+/// the file, its mode and the fix.
+pub fn read_private_key(path: &std::path::Path) -> Result<String, BundleError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta =
+        std::fs::metadata(path).map_err(|e| BundleError::Key(format!("reading {}: {e}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(BundleError::Key(format!(
+            "{}: key file mode is {mode:o}; group and others must not read a private key: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| BundleError::Key(format!("reading {}: {e}", path.display())))
+}
+
 /// Reads a PKCS#8 `PRIVATE KEY` PEM block as DER.
 pub fn pkcs8_from_pem(text: &str) -> Result<Vec<u8>, BundleError> {
     let block = ::pem::parse(text).map_err(|e| BundleError::Key(format!("PEM: {e}")))?;

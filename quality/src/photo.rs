@@ -155,7 +155,19 @@ pub enum PhotoError {
     Budget { budget: usize },
     #[error("JPEG encoding failed: {0}")]
     Encode(String),
+    #[error(
+        "the image is too large to check ({0}); a camera photo has at most {MAX_SIDE} pixels a side and \
+         {max_mib} MiB decoded: set the camera to a smaller JPEG size",
+        max_mib = MAX_DECODED_BYTES >> 20
+    )]
+    TooLarge(String),
 }
+
+/// The longest side of a photo [`decode`] accepts: above the largest still cameras (a 102 MP medium-format body
+/// is 11648x8736).
+pub const MAX_SIDE: u32 = 12_000;
+/// The most memory [`decode`] lets the decoder allocate.
+pub const MAX_DECODED_BYTES: u64 = 512 << 20;
 
 fn model() -> Option<&'static rustface::Model> {
     static MODEL: OnceLock<Option<rustface::Model>> = OnceLock::new();
@@ -164,9 +176,22 @@ fn model() -> Option<&'static rustface::Model> {
         .as_ref()
 }
 
-/// Decodes an image file's bytes.
+/// Decodes an image file's bytes (JPEG or PNG), within limits suited to camera photos: the dimensions in the
+/// file's header are checked before any pixel memory is taken ([`MAX_SIDE`], [`MAX_DECODED_BYTES`]), so a small
+/// file that claims a huge image costs nothing.
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, PhotoError> {
-    image::load_from_memory(bytes).map_err(|e| PhotoError::Decode(e.to_string()))
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| PhotoError::Decode(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(l) => PhotoError::TooLarge(l.to_string()),
+        e => PhotoError::Decode(e.to_string()),
+    })
 }
 
 /// Finds frontal faces. The image is scaled to at most 800 px on its long side for detection (enough for a

@@ -169,3 +169,38 @@ fn crop_is_35x45_within_the_budget() {
     .unwrap_err();
     assert!(e.to_string().contains("budget"), "{e}");
 }
+
+/// A small file that claims a huge image (here a 20000x20000 one-bit PNG of 60 kB, 1.2 GB once decoded to RGB) is
+/// refused from its header, with the limit named, before any pixel memory is taken.
+#[test]
+fn a_huge_image_is_refused_before_it_is_decoded() {
+    let (w, h) = (20_000u32, 20_000u32);
+    let mut file = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut file, w, h);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::One);
+        enc.set_compression(png::Compression::Fast);
+        let mut writer = enc.write_header().unwrap();
+        writer
+            .write_image_data(&vec![0u8; (w as usize).div_ceil(8) * h as usize])
+            .unwrap();
+    }
+    assert!(
+        file.len() < 4 << 20,
+        "the file itself is small: {} bytes",
+        file.len()
+    );
+    let e = decode(&file).unwrap_err();
+    assert!(
+        matches!(e, tamga_quality::photo::PhotoError::TooLarge(_)),
+        "refused for its size, not decoded: {e}"
+    );
+    assert!(e.to_string().contains("12000 pixels a side"), "{e}");
+    // A camera-sized photo still decodes.
+    let mut ok = Vec::new();
+    image::DynamicImage::ImageLuma8(image::GrayImage::new(6000, 4000))
+        .write_to(&mut std::io::Cursor::new(&mut ok), image::ImageFormat::Png)
+        .unwrap();
+    assert_eq!(decode(&ok).unwrap().dimensions(), (6000, 4000));
+}

@@ -69,18 +69,9 @@ fn write(path: &Path, text: &str, secret: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a private key file, refusing it when group or others may read it.
+/// Reads a private key file, refusing it when group or others may read it ([`pki::read_private_key`]).
 pub fn read_key(path: &Path) -> anyhow::Result<String> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "{}: key file mode is {mode:o}; group and others must not read a private key: run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    Ok(pki::read_private_key(path)?)
 }
 
 const FILES: [&str; 8] = [

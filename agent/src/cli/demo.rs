@@ -256,13 +256,11 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         let central_point =
             tamga_bundle::pki::cert_info(&tamga_bundle::pki::certs_from_pem(&pki.central)?[0])?.public_point;
         let token = crate::api::token(&data, false)?;
+        let (hosts, allowed_origins) = crate::api::own_addresses(listener_addr);
         let state = Arc::new(crate::api::ApiState {
             token: token.clone(),
-            hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
-            allowed_origins: vec![
-                format!("http://127.0.0.1:{port}"),
-                format!("http://localhost:{port}"),
-            ],
+            hosts,
+            allowed_origins,
             station_id: station.into(),
             centre_id: "KZ-ALA-001".into(),
             language: args.language.clone(),
@@ -279,6 +277,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             central_point,
             today: super::today,
             telemetry: Default::default(),
+            limits: Default::default(),
         });
         let uplink = crate::uplink::Uplink::new(
             &format!("https://localhost:{central_port}"),

@@ -49,12 +49,7 @@ impl Context {
     }
 }
 
-/// Today's date in the workstation's time zone (UTC if the zone cannot be read).
-pub fn today() -> time::Date {
-    time::OffsetDateTime::now_local()
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-        .date()
-}
+pub use crate::station::today;
 
 /// Parses `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Result<time::Date, String> {
