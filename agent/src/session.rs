@@ -32,26 +32,31 @@ pub enum SessionError {
     #[error(transparent)]
     Outbox(#[from] OutboxError),
     #[error(
-        "operator id {0}: use 1 to {OPERATOR_ID_MAX} characters of A-Z, a-z, 0-9 and . _ @ - (the operator's \
+        "operator id {0}: use 1 to {OPERATOR_ID_MAX} letters, digits, spaces and . _ @ - ' (the operator's name, \
          login or staff number)"
     )]
     OperatorId(String),
 }
 
-/// The longest operator id a session accepts (it is signed into every bundle).
+/// The longest operator id a session accepts, in characters (it is signed into every bundle).
 pub const OPERATOR_ID_MAX: usize = 64;
 
-/// Checks an operator id: 1 to [`OPERATOR_ID_MAX`] characters of `A-Z a-z 0-9 . _ @ -`.
+/// Checks an operator id: 1 to [`OPERATOR_ID_MAX`] characters, letters of any script, digits, inner spaces and
+/// `. _ @ - '`; no control characters, no other symbols, no space at either end.
 pub fn check_operator_id(id: &str) -> Result<(), SessionError> {
     if id.is_empty() {
         return Err(SessionError::OperatorId("is empty".into()));
     }
-    if id.len() > OPERATOR_ID_MAX {
-        return Err(SessionError::OperatorId(format!("is {} bytes long", id.len())));
+    let n = id.chars().count();
+    if n > OPERATOR_ID_MAX {
+        return Err(SessionError::OperatorId(format!("is {n} characters long")));
+    }
+    if id.starts_with(' ') || id.ends_with(' ') {
+        return Err(SessionError::OperatorId("begins or ends with a space".into()));
     }
     if let Some(c) = id
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-')))
+        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '.' | '_' | '@' | '-' | '\'')))
     {
         return Err(SessionError::OperatorId(format!("contains {c:?}")));
     }

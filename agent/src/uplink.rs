@@ -115,7 +115,17 @@ impl Uplink {
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(|e| {
+                // reqwest's message is the outermost layer only: the cause (DNS, refused, TLS) is in the chain.
+                let mut msg = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    msg.push_str(": ");
+                    msg.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                msg
+            })?;
         if r.status().is_success() {
             Ok(())
         } else {

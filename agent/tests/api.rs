@@ -501,16 +501,28 @@ fn documented_codes() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_api_is_the_documented_one() {
-    // The document is valid OpenAPI 3 by an independent validator.
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys,yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1])))",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml"),
-        ])
+    // The document is valid OpenAPI 3 by an independent validator (installed by .ci/run; outside CI, where it is
+    // missing, this part is skipped, saying so).
+    let has_validator = std::process::Command::new("python3")
+        .args(["-c", "import yaml, openapi_spec_validator"])
         .output()
-        .expect("python3 (with openapi-spec-validator, installed by .ci/run)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        .is_ok_and(|o| o.status.success());
+    if has_validator || std::env::var_os("CI").is_some() {
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys,yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1])))",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml"),
+            ])
+            .output()
+            .expect("python3 (with openapi-spec-validator, installed by .ci/run)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    } else {
+        eprintln!(
+            "skipped: the independent OpenAPI validation (python3 -m pip install openapi-spec-validator); the \
+             router-against-document checks below still run"
+        );
+    }
 
     let doc = documented();
     let served = served();
@@ -1204,10 +1216,11 @@ async fn sessions_are_capped_and_the_operator_id_is_checked() {
             .send()
     };
     for (bad, why) in [
-        ("x".repeat(60_000), "bytes long"),
+        ("x".repeat(60_000), "characters long"),
         (String::new(), "empty"),
-        ("op 1".into(), "' '"),
+        (" op-1".into(), "space"),
         ("op-1\n".into(), "'\\n'"),
+        ("op<script>".into(), "'<'"),
     ] {
         let resp = create(bad.clone()).await.unwrap();
         assert_eq!(resp.status(), 400, "{bad:.20?}");
@@ -1217,7 +1230,10 @@ async fn sessions_are_capped_and_the_operator_id_is_checked() {
     }
     let mut ids = Vec::new();
     for i in 0..3 {
-        let resp = create(format!("op.{i}@kz")).await.unwrap();
+        // Logins, staff numbers and names in any script are operator ids.
+        let resp = create(["op.0@kz", "Айгүл Нұрланқызы", "O'Neil-2"][i].to_owned())
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 201);
         ids.push(resp.json::<serde_json::Value>().await.unwrap()["session_id"].clone());
     }

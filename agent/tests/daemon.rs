@@ -1,5 +1,6 @@
 //! `tamga run --config FILE` as a technician starts it: it serves the operator page and the API on the configured
-//! address, in the configured language, and its own page's origin may call the API without being listed.
+//! address, in the configured language, and its own page's origin may call the API without being listed; it says
+//! at start what it found; the page works on any loopback address it is configured on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -110,4 +111,148 @@ async fn tamga_run_serves_the_operator_page_in_the_configured_language() {
             .unwrap();
         assert_eq!(r.status(), status, "{origin}: {}", r.text().await.unwrap());
     }
+}
+
+/// A station's folders (a development PKI, a data folder) and a configuration from the example with `edit`
+/// applied; returns the configuration's path.
+fn station(dir: &std::path::Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let pki = dir.join("pki");
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    let init = Command::new(env!("CARGO_BIN_EXE_tamga"))
+        .args(["certs", "init", "--station", "KZ-ALA-001-W01", "--dir"])
+        .arg(&pki)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let config = include_str!("../../examples/station.toml")
+        .replace("/var/lib/tamga", data.to_str().unwrap())
+        .replace("/etc/tamga/pki", pki.to_str().unwrap())
+        .replace("reserve_bytes = 1073741824", "reserve_bytes = 0");
+    let path = dir.join("station.toml");
+    std::fs::write(&path, edit(config)).unwrap();
+    path
+}
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// With every device absent and the central system unreachable, `tamga run` says so at its default log level, once:
+/// each device with the port or USB selector it looked for, the central link, the outbox's backlog.
+#[test]
+fn tamga_run_says_at_start_what_it_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let dead = free_port("127.0.0.1");
+    let config = station(dir.path(), |c| {
+        c.replace("127.0.0.1:4501\"", &format!("127.0.0.1:{port}\""))
+            .replace("/dev/serial/by-id/usb-DESKO_PENTA-if00", "/nonexistent/ttyMRZ")
+            .replace(
+                "/dev/serial/by-id/usb-FTDI_FT232R-if00-port0",
+                "/nonexistent/ttyFP",
+            )
+            .replace(
+                "https://central.example.invalid:8443",
+                &format!("https://127.0.0.1:{dead}"),
+            )
+    });
+    let log = dir.path().join("stderr.log");
+    let mut daemon = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tamga"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env_remove("TAMGA_LOG")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let wanted = [
+        "/nonexistent/ttyMRZ",
+        "/nonexistent/ttyFP",
+        "04b0:010d",
+        "central system unreachable",
+        "outbox backlog",
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if wanted.iter().all(|w| text.contains(w)) {
+            break text;
+        }
+        assert!(
+            daemon.0.try_wait().unwrap().is_none(),
+            "tamga run stopped: {text}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the start-up report lacks some of {wanted:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Missing devices are warnings, each named once.
+    for w in ["/nonexistent/ttyMRZ", "/nonexistent/ttyFP", "04b0:010d"] {
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(w)).collect();
+        assert_eq!(lines.len(), 1, "{w}: {lines:?}");
+        assert!(lines[0].contains("WARN"), "{}", lines[0]);
+    }
+    assert!(text.contains(&format!("https://127.0.0.1:{dead}")), "{text}");
+}
+
+/// The page and the API answer on the address they are configured on, whatever loopback address or port it is:
+/// the Host check follows the bound address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_works_on_any_configured_loopback_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.2");
+    let config = station(dir.path(), |c| {
+        let head = c[..c.find("[[devices]]").unwrap()].to_owned();
+        head.replace("127.0.0.1:4501\"", &format!("127.0.0.2:{port}\""))
+    });
+    let _daemon = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tamga"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.2:{port}");
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        if let Ok(r) = http.get(format!("{base}/")).send().await {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "tamga run did not serve");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(page.status(), 200, "the page's own address passes the Host check");
+    let token = std::fs::read_to_string(dir.path().join("data/api.token")).unwrap();
+    let r = http
+        .post(format!("{base}/v1/sessions"))
+        .bearer_auth(token.trim())
+        .header("origin", &base)
+        .json(&serde_json::json!({"operator_id": "op-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // Another name for the machine is still refused.
+    let other = http
+        .get(format!("{base}/"))
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 421);
 }

@@ -299,7 +299,7 @@ async function refreshSession() {
   S.face = S.session.face_report;
 }
 
-function lostSession() {
+function lostSession(expired) {
   // Gone while its submit was unanswered: it may be saved; never say "start again" then.
   const submitting = saved.submitting && saved.submitting === S.sessionId;
   S.sessionId = null;
@@ -307,7 +307,8 @@ function lostSession() {
   saved.session = null;
   S.step = 'start';
   render();
-  showNotice(t(submitting ? 'notice.submit_unknown' : 'notice.session_lost'), 'error');
+  const why = expired ? 'notice.session_expired' : 'notice.session_lost';
+  showNotice(t(submitting ? 'notice.submit_unknown' : why), 'error');
 }
 
 // ------------------------------------------------------------------ start
@@ -993,6 +994,9 @@ function onEvent(name, data) {
     // A finalize whose answer was lost (the agent stopped after saving): the event still names the bundle.
     if (e.state === 'finalized' && e.session === saved.submitting && !S.done) {
       finished(e.bundle_id);
+    } else if (e.state === 'expired' && e.session === S.sessionId) {
+      // Left idle too long: the agent dropped it and its captures.
+      lostSession(true);
     }
   } else if (name === 'capture') {
     if (e.stage === 'progress' && e.session === S.sessionId) {
