@@ -22,9 +22,9 @@
 //! confirms it. In the document number and the personal number, where letters and digits are both legal, one
 //! check digit is not enough (it agrees with a random substitution one time in ten, so a misread check digit
 //! would "confirm" an invented number): a substitution is applied only when the field's check digit and the
-//! composite check digit both confirm it and no other substitution satisfies both. Otherwise the record stays
-//! invalid and the substitutions are listed in [`Mrz::suggestions`], not applied. Visas (MRV-A, MRV-B) have no
-//! composite check digit, so their document number is never repaired.
+//! composite check digit both confirm it and no other substitution satisfies both (details in the JSON contract,
+//! README). Otherwise the record stays invalid and the substitutions are listed in [`Mrz::suggestions`], not
+//! applied. Visas (MRV-A, MRV-B) have no composite check digit, so their document number is never repaired.
 
 mod check_digit;
 mod codes;
