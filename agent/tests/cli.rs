@@ -68,6 +68,31 @@ fn mrz_parse_reads_stdin_and_exits_1_on_a_failed_check() {
 }
 
 #[test]
+fn mrz_parse_lists_suggestions_and_exits_1_when_a_visa_check_digit_was_misread() {
+    // Issue #12: MRV-B document number L8988S01C, check digit 3 misread as 0. S -> 5 satisfies 0, but a visa has
+    // no composite to confirm it: the number stays as read, the record is invalid, the candidate is a suggestion.
+    let o = run(&[
+        "mrz",
+        "parse",
+        "--today",
+        "2026-11-21",
+        "V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+        "L8988S01C0XXX4009078F9612109<<<<<<<<",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["document_number"], "L8988S01C");
+    assert_eq!(v["checks"]["document_number"], false);
+    assert_eq!(v["corrections"], serde_json::json!([]));
+    assert_eq!(
+        v["suggestions"],
+        serde_json::json!([{"field": "document_number", "value": "L8988501C", "line": 2, "position": 6,
+                            "from": "S", "to": "5", "satisfies": ["document_number"]}])
+    );
+}
+
+#[test]
 fn mrz_parse_exits_2_with_a_one_line_reason_when_not_an_mrz() {
     let o = run(&["mrz", "parse", TD3[0], &TD3[1][..40]]);
     assert_eq!(o.status.code(), Some(2));

@@ -17,6 +17,14 @@
 //! length, and by the document code `V` for visas. What "valid" means: every check digit the format has verifies,
 //! dates are calendar dates, and no character is outside the MRZ alphabet after repair. Warnings (expired, minor,
 //! unknown state code, ...) do not make a record invalid.
+//!
+//! Repair: a letter read in a date or check digit is mapped to the digit it resembles when the field's check digit
+//! confirms it. In the document number and the personal number, where letters and digits are both legal, one
+//! check digit is not enough (it agrees with a random substitution one time in ten, so a misread check digit
+//! would "confirm" an invented number): a substitution is applied only when the field's check digit and the
+//! composite check digit both confirm it and no other substitution satisfies both (details in the JSON contract,
+//! README). Otherwise the record stays invalid and the substitutions are listed in [`Mrz::suggestions`], not
+//! applied. Visas (MRV-A, MRV-B) have no composite check digit, so their document number is never repaired.
 
 mod check_digit;
 mod codes;
@@ -31,7 +39,7 @@ pub use date::MrzDate;
 pub use layout::{FieldName, Format};
 
 use layout::{Layout, Pos};
-use repair::{Grid, Kind};
+use repair::{Grid, Reading};
 use serde::Serialize;
 use time::Date;
 
@@ -83,10 +91,11 @@ pub enum MrzError {
 pub enum CorrectionReason {
     /// A lowercase letter made uppercase.
     Lowercase,
-    /// A letter read in a digit position, replaced by the digit it resembles; confirmed by a check digit.
+    /// A letter read in a digit position, replaced by the digit it resembles; confirmed by the field's check digit
+    /// (in a document or personal number, by both its check digit and the composite).
     OcrDigit,
-    /// A digit read in a letter position, replaced by the letter it resembles; confirmed by a check digit or by
-    /// the list of state codes.
+    /// A digit read in a letter position, replaced by the letter it resembles; confirmed by the list of state codes
+    /// or, in a document or personal number, by both its check digit and the composite.
     OcrLetter,
     /// A digit in a name replaced by the letter it resembles. Names have no check digit: the operator must compare
     /// the name with the visual zone (warning `name_repaired`).
@@ -106,6 +115,39 @@ pub struct Correction {
     pub from: char,
     pub to: char,
     pub reason: CorrectionReason,
+}
+
+/// A check digit, named as in [`Checks`] and the JSON `checks` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    DocumentNumber,
+    BirthDate,
+    ExpiryDate,
+    OptionalData,
+    Composite,
+}
+
+/// A repair the parser found but did not apply, because it is not confirmed by two checks: the field's own check
+/// digit and the composite, with no other candidate satisfying both. The field stays as read, its check fails and
+/// the record is invalid; the operator compares the candidates with the visual zone of the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suggestion {
+    /// `document_number` or `optional_data` (the personal number of a passport).
+    pub field: FieldName,
+    /// The field's value with the substitution, as the record would report it.
+    pub value: String,
+    /// 1-based line of the substituted character.
+    pub line: usize,
+    /// 1-based position of the substituted character in the line.
+    pub position: usize,
+    /// The character as read.
+    pub from: char,
+    /// The character it would become.
+    pub to: char,
+    /// The checks the substitution satisfies: always the field's own, plus `composite` when the composite check
+    /// digit verifies with it.
+    pub satisfies: Vec<Check>,
 }
 
 /// Things an operator should know that do not make the MRZ unreadable.
@@ -209,6 +251,9 @@ pub struct Mrz {
     pub checks: Checks,
     pub valid: bool,
     pub corrections: Vec<Correction>,
+    /// Repairs found but not applied (see [`Suggestion`]); absent in JSON when empty. Only an invalid record has any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<Suggestion>,
     pub warnings: Vec<Warning>,
     /// The MRZ lines after noise removal and repair.
     #[serde(skip)]
@@ -327,19 +372,51 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Mrz, MrzError> {
         warn(&mut warnings, Warning::NameRepaired);
     }
 
-    // Checked fields, then the composite over the repaired characters.
-    let mut checks = Checks {
-        document_number: Some(g.checked_field(&layout.number, layout.number_check, Kind::AlphaNumeric)),
-        birth_date: Some(g.checked_field(&layout.birth, layout.birth_check, Kind::Numeric)),
-        expiry_date: Some(g.checked_field(&layout.expiry, layout.expiry_check, Kind::Numeric)),
-        ..Checks::default()
-    };
-    if let Some(check) = layout.optional_check {
+    // Checked fields. Dates first: their repairs need only their own check digit. Then the fields of letters and
+    // digits, whose repairs also need the composite (over the repaired dates); then the composite itself.
+    let birth_ok = g.checked_numeric(&layout.birth, layout.birth_check);
+    let expiry_ok = g.checked_numeric(&layout.expiry, layout.expiry_check);
+    let number = g.alphanumeric(&layout.number, layout.number_check);
+    let optional = layout.optional_check.map(|check| {
         let all_filler = g.read(&layout.optional).iter().all(|&c| c == b'<');
         // Doc 9303 Part 4: with no personal number the check digit may be `<` or `0`.
-        let ok = (all_filler && matches!(g.at(check), b'<' | b'0'))
-            || g.checked_field(&layout.optional, check, Kind::AlphaNumeric);
-        checks.optional_data = Some(ok);
+        if all_filler && matches!(g.at(check), b'<' | b'0') {
+            Reading::Verifies
+        } else {
+            g.alphanumeric(&layout.optional, check)
+        }
+    });
+    let dates_ok = birth_ok && expiry_ok;
+    let number_verifies = number == Reading::Verifies;
+    let optional_verifies = optional.as_ref().is_none_or(|r| *r == Reading::Verifies);
+    let mut suggestions = Vec::new();
+    let number_field = Alphanumeric {
+        check: Check::DocumentNumber,
+        name: FieldName::DocumentNumber,
+        positions: &layout.number,
+        check_position: layout.number_check,
+    };
+    let mut checks = Checks {
+        document_number: Some(confirm(
+            &mut g,
+            &number_field,
+            number,
+            dates_ok && optional_verifies,
+            &mut suggestions,
+        )),
+        birth_date: Some(birth_ok),
+        expiry_date: Some(expiry_ok),
+        ..Checks::default()
+    };
+    if let (Some(reading), Some(check)) = (optional, layout.optional_check) {
+        let field = Alphanumeric {
+            check: Check::OptionalData,
+            name: FieldName::OptionalData,
+            positions: &layout.optional,
+            check_position: check,
+        };
+        let others_ok = dates_ok && number_verifies;
+        checks.optional_data = Some(confirm(&mut g, &field, reading, others_ok, &mut suggestions));
     }
     if let Some((over, check)) = &layout.composite {
         checks.composite = Some(composite(&mut g, over, *check));
@@ -424,6 +501,7 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Mrz, MrzError> {
         checks,
         valid,
         corrections: g.corrections,
+        suggestions,
         warnings,
         lines: g
             .lines
@@ -439,14 +517,104 @@ fn warn(warnings: &mut Vec<Warning>, w: Warning) {
     }
 }
 
+/// A field of letters and digits with its own check digit: the document number, or the personal number of TD3.
+struct Alphanumeric<'a> {
+    check: Check,
+    name: FieldName,
+    positions: &'a [Pos],
+    check_position: Pos,
+}
+
+/// Settles a field of letters and digits against two checks; returns whether its check passes.
+///
+/// A field that fails its own check digit was misread in a character or in the check digit itself, and one mod-10
+/// check digit agrees with a random substitution one time in ten. A candidate substitution (one that satisfies the
+/// field's check digit, from [`Grid::alphanumeric`]) is applied only when all of these hold:
+/// - the composite check digit (Doc 9303 Parts 4-6; visas have none) verifies with it, and with no other candidate;
+/// - every other checked field under the composite verifies, so that the composite speaks about this field only;
+/// - the composite rejects the other explanation, the field as read with a misread check digit. Where the composite
+///   weighs the field as its own check digit does (TD3, TD2, a 9-character TD1 number) the composite sees only the
+///   field's check value, so this is what it confirms; in a long TD1 number the weights differ and a candidate could
+///   satisfy both checks with a misread check digit.
+///
+/// Otherwise nothing is applied, the check fails and every candidate is listed as a [`Suggestion`].
+fn confirm(
+    g: &mut Grid<'_>,
+    field: &Alphanumeric<'_>,
+    reading: Reading,
+    others_ok: bool,
+    suggestions: &mut Vec<Suggestion>,
+) -> bool {
+    let Reading::Fails {
+        check_digit,
+        candidates,
+    } = reading
+    else {
+        return true;
+    };
+    let check = field.check_position;
+    let composite_with = |g: &Grid<'_>, changes: &[(Pos, u8)]| match &g.layout.composite {
+        Some((over, composite_check)) => g.verifies_with(over, *composite_check, changes),
+        None => false,
+    };
+    let both: Vec<bool> = candidates
+        .iter()
+        .map(|&(p, to)| composite_with(g, &[(p, to), (check, check_digit)]))
+        .collect();
+    let misread_check_digit_fits = match check_digit::compute(g.read(field.positions)) {
+        Some(computed) => composite_with(g, &[(check, computed)]),
+        // A character outside the alphabet: no check digit explains the field as read.
+        None => false,
+    };
+    let confirmed: Vec<(Pos, u8)> = candidates
+        .iter()
+        .zip(&both)
+        .filter(|(_, ok)| **ok)
+        .map(|(c, _)| *c)
+        .collect();
+    if let [(p, to)] = confirmed[..]
+        && others_ok
+        && !misread_check_digit_fits
+    {
+        let reason = if to.is_ascii_digit() {
+            CorrectionReason::OcrDigit
+        } else {
+            CorrectionReason::OcrLetter
+        };
+        g.set(p, to, reason);
+        g.set(check, check_digit, CorrectionReason::OcrDigit);
+        return true;
+    }
+    let chars = g.read(field.positions);
+    for (&(p, to), &composite_ok) in candidates.iter().zip(&both) {
+        let mut trial = chars.clone();
+        if let Some(i) = field.positions.iter().position(|&q| q == p) {
+            trial[i] = to;
+        }
+        let value = match field.name {
+            FieldName::DocumentNumber => text(&trial).replace('<', ""),
+            _ => text(&trial),
+        };
+        let mut satisfies = vec![field.check];
+        if composite_ok {
+            satisfies.push(Check::Composite);
+        }
+        suggestions.push(Suggestion {
+            field: field.name,
+            value,
+            line: p.0 + 1,
+            position: p.1 + 1,
+            from: char::from(g.at(p)),
+            to: char::from(to),
+            satisfies,
+        });
+    }
+    false
+}
+
 /// Verifies the composite check digit, whose positions were already repaired field by field.
 fn composite(g: &mut Grid<'_>, over: &[Pos], check: Pos) -> bool {
-    let c = g.at(check);
-    let fixed = if c.is_ascii_digit() {
-        c
-    } else {
-        repair::letter_to_digit(c).unwrap_or(c)
-    };
+    let fixed = repair::as_check_digit(g.at(check));
     if !check_digit::verify(g.read(over), fixed) {
         return false;
     }

@@ -159,3 +159,190 @@ proptest! {
         let _ = tamga_mrz::parse(&text, &opts());
     }
 }
+
+// Issue #12: a misread check digit must never turn into a "repaired" field. For every format, every check digit
+// (and the composite) is changed to every other digit; no record may come out valid with any field that differs
+// from the original, and no data field may be "repaired" into something else.
+
+/// A valid TD2 built from generated fields.
+fn td2(number: &str, birth: &str, expiry: &str, optional: &str) -> [String; 2] {
+    let l1 = format!("{:<<36}", "I<UTOERIKSSON<<ANNA<MARIA");
+    let number = format!("{number:<<9}");
+    let body = format!(
+        "{number}{}UTO{birth}{}F{expiry}{}{optional:<<7}",
+        cd(&number),
+        cd(birth),
+        cd(expiry)
+    );
+    let over = format!("{}{}{}", &body[0..10], &body[13..20], &body[21..35]);
+    [l1, format!("{body}{}", cd(&over))]
+}
+
+/// A valid MRV-A (`width` 44) or MRV-B (`width` 36) visa built from generated fields; visas have no composite.
+fn mrv(width: usize, number: &str, birth: &str, expiry: &str, optional: &str) -> [String; 2] {
+    let l1 = format!("{:<<width$}", "V<UTOERIKSSON<<ANNA<MARIA");
+    let number = format!("{number:<<9}");
+    let body = format!(
+        "{number}{}UTO{birth}{}F{expiry}{}{optional}",
+        cd(&number),
+        cd(birth),
+        cd(expiry)
+    );
+    [l1, format!("{body:<<width$}")]
+}
+
+/// The check digit positions (0-based line, column) of a record, composite included.
+fn check_positions(lines: &[String]) -> Vec<(usize, usize)> {
+    match (lines.len(), lines[0].len()) {
+        (3, _) => {
+            // TD1: `<` at column 15 announces a long number whose check digit ends it in the optional data.
+            let l1 = lines[0].as_bytes();
+            let number_check = if l1[14] == b'<' && l1[15] != b'<' {
+                (15..30).find(|&c| l1[c] == b'<').unwrap() - 1
+            } else {
+                14
+            };
+            vec![(0, number_check), (1, 6), (1, 14), (1, 29)]
+        }
+        (_, 44) if lines[0].starts_with('P') => vec![(1, 9), (1, 19), (1, 27), (1, 42), (1, 43)],
+        (_, 36) if lines[0].starts_with('I') => vec![(1, 9), (1, 19), (1, 27), (1, 35)],
+        _ => vec![(1, 9), (1, 19), (1, 27)],
+    }
+}
+
+/// Every field a record reports, for "does it differ from the original".
+fn reported_fields(m: &tamga_mrz::Mrz) -> String {
+    format!(
+        "{:?}",
+        (
+            m.format,
+            &m.document_code,
+            &m.issuing_state,
+            &m.surname,
+            &m.given_names,
+            &m.document_number,
+            &m.nationality,
+            &m.birth_date,
+            m.sex,
+            m.expiry_date,
+            &m.optional_data,
+            &m.optional_data_2,
+        )
+    )
+}
+
+/// Changes each check digit of a valid record to each other digit and checks the issue #12 property.
+fn no_changed_check_digit_yields_another_valid_record(lines: &[String]) -> Result<(), TestCaseError> {
+    let original = parse_lines(lines, &opts()).unwrap();
+    prop_assert!(original.valid, "the specimen itself: {:?}", original);
+    let expected = reported_fields(&original);
+    for (line, col) in check_positions(lines) {
+        let old = lines[line].as_bytes()[col];
+        for digit in (b'0'..=b'9').filter(|&d| d != old) {
+            let mut mutated = lines.to_vec();
+            let mut bytes = mutated[line].clone().into_bytes();
+            bytes[col] = digit;
+            mutated[line] = String::from_utf8(bytes).unwrap();
+            let m = parse_lines(&mutated, &opts()).unwrap();
+            prop_assert!(
+                !m.valid || reported_fields(&m) == expected,
+                "line {} position {} {:?}->{:?}: valid with other fields: {:?}",
+                line + 1,
+                col + 1,
+                old as char,
+                digit as char,
+                m
+            );
+            prop_assert_eq!(
+                (&m.document_number, &m.optional_data),
+                (&original.document_number, &original.optional_data),
+                "line {} position {} {:?}->{:?}: a data field was repaired to fit a changed check digit: {:?}",
+                line + 1,
+                col + 1,
+                old as char,
+                digit as char,
+                m
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Document and personal numbers rich in the characters OCR confuses (0/O/Q/D/C, 1/I, 2/Z, 5/S, 6/G, 8/B, 4/A),
+/// so that the changed check digit usually has single-substitution candidates.
+fn confusable(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
+    prop_oneof![
+        proptest::string::string_regex(&format!("[0-9ABCDGIOQSZ]{{{},{}}}", len.start(), len.end())).unwrap(),
+        proptest::string::string_regex(&format!("[A-Z0-9]{{{},{}}}", len.start(), len.end())).unwrap(),
+    ]
+}
+
+#[test]
+fn icao_specimens_no_changed_check_digit_yields_another_valid_record() {
+    let specimens: [&[&str]; 6] = [
+        &[
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+            "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+        ],
+        &[
+            "I<UTOD231458907<<<<<<<<<<<<<<<",
+            "7408122F1204159UTO<<<<<<<<<<<6",
+            "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+        ],
+        &[
+            "I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+            "D231458907UTO7408122F1204159<<<<<<<6",
+        ],
+        &[
+            "V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+            "L8988901C4XXX4009078F96121096ZE184226B<<<<<<",
+        ],
+        &[
+            "V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+            "L8988901C4XXX4009078F9612109<<<<<<<<",
+        ],
+        &[
+            "IDD<<T220001293<<<<<<<<<<<<<<<",
+            "6408125<2010315D<<<<<<<<<<<<<4",
+            "MUSTERMANN<<ERIKA<<<<<<<<<<<<<",
+        ],
+    ];
+    for s in specimens {
+        let lines: Vec<String> = s.iter().map(|l| (*l).to_owned()).collect();
+        no_changed_check_digit_yields_another_valid_record(&lines).unwrap();
+    }
+    let long = td1("D23145890734", "740812", "120415", "");
+    no_changed_check_digit_yields_another_valid_record(&long).unwrap();
+}
+
+proptest! {
+    #[test]
+    fn td3_no_changed_check_digit_yields_another_valid_record(number in confusable(9..=9), birth in date6(),
+                                                              expiry in date6(), personal in confusable(0..=14)) {
+        no_changed_check_digit_yields_another_valid_record(&td3(&number, &birth, &expiry, &personal))?;
+    }
+
+    #[test]
+    fn td1_no_changed_check_digit_yields_another_valid_record(number in confusable(5..=14), birth in date6(),
+                                                              expiry in date6(), optional2 in confusable(0..=11)) {
+        no_changed_check_digit_yields_another_valid_record(&td1(&number, &birth, &expiry, &optional2))?;
+    }
+
+    #[test]
+    fn td2_no_changed_check_digit_yields_another_valid_record(number in confusable(9..=9), birth in date6(),
+                                                              expiry in date6(), optional in confusable(0..=7)) {
+        no_changed_check_digit_yields_another_valid_record(&td2(&number, &birth, &expiry, &optional))?;
+    }
+
+    #[test]
+    fn mrv_a_no_changed_check_digit_yields_another_valid_record(number in confusable(9..=9), birth in date6(),
+                                                                expiry in date6(), optional in confusable(0..=16)) {
+        no_changed_check_digit_yields_another_valid_record(&mrv(44, &number, &birth, &expiry, &optional))?;
+    }
+
+    #[test]
+    fn mrv_b_no_changed_check_digit_yields_another_valid_record(number in confusable(9..=9), birth in date6(),
+                                                                expiry in date6(), optional in confusable(0..=8)) {
+        no_changed_check_digit_yields_another_valid_record(&mrv(36, &number, &birth, &expiry, &optional))?;
+    }
+}

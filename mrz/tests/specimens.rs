@@ -1,7 +1,7 @@
 //! The ICAO Doc 9303 specimens and the reader noise a window sees, checked field by field.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
 use tamga_mrz::{
-    CorrectionReason, FieldName, Format, MrzError, ParseOptions, Sex, Warning, parse, parse_lines,
+    Check, CorrectionReason, FieldName, Format, MrzError, ParseOptions, Sex, Warning, parse, parse_lines,
 };
 use time::macros::date;
 
@@ -212,13 +212,175 @@ fn ocr_confusions_in_numeric_positions_are_repaired_when_confirmed() {
 
 #[test]
 fn document_number_repair_needs_a_single_candidate() {
-    // "L8989O2C3": O read for 0; the only single substitution that satisfies check digit 6 is O -> 0.
+    // "L8989O2C3": O read for 0; the only single substitution that satisfies check digit 6 is O -> 0, and the
+    // composite confirms it: two checks, one candidate, so it is applied.
     let l2 = TD3[1].replacen("L898902C3", "L8989O2C3", 1);
     let m = parse_lines(&[TD3[0], l2.as_str()], &opts()).unwrap();
     assert_eq!(m.document_number, "L898902C3");
     assert!(m.valid);
+    assert_eq!(m.checks.composite, Some(true));
     assert_eq!(m.corrections.len(), 1);
     assert_eq!(m.corrections[0].reason, CorrectionReason::OcrDigit);
+    assert_eq!(m.corrections[0].field, Some(FieldName::DocumentNumber));
+    assert!(m.suggestions.is_empty(), "{:?}", m.suggestions);
+}
+
+fn cd(s: &str) -> char {
+    char::from(tamga_mrz::compute_check_digit(s.bytes()).unwrap())
+}
+
+/// Line 2 of the TD3 specimen with another document number and personal number, every check digit computed.
+fn td3_line2(number: &str, personal: &str) -> String {
+    let number = format!("{number:<<9}");
+    let personal = format!("{personal:<<14}");
+    let body = format!(
+        "{number}{}UTO7408122F1204159{personal}{}",
+        cd(&number),
+        cd(&personal)
+    );
+    let over: String = [&body[0..10], &body[13..20], &body[21..43]].concat();
+    format!("{body}{}", cd(&over))
+}
+
+#[test]
+fn td1_and_td2_document_number_repairs_confirmed_by_both_checks() {
+    // S read for 5: the only candidate for check digit 7, and the composite agrees.
+    let l1 = TD1[0].replacen("D23145890", "D2314S890", 1);
+    let m = parse_lines(&[l1.as_str(), TD1[1], TD1[2]], &opts()).unwrap();
+    assert!(m.valid, "{m:?}");
+    assert_eq!(m.document_number, "D23145890");
+    assert_eq!(m.corrections.len(), 1);
+    let l2 = TD2[1].replacen("D23145890", "D2314S890", 1);
+    let m = parse_lines(&[TD2[0], l2.as_str()], &opts()).unwrap();
+    assert!(m.valid, "{m:?}");
+    assert_eq!(m.document_number, "D23145890");
+    assert!(m.suggestions.is_empty());
+}
+
+#[test]
+fn td3_personal_number_repair_confirmed_by_both_checks() {
+    // Personal number ZE184206B (check digit 7) read with O for 0: one candidate, confirmed by the composite.
+    let l2 = td3_line2("L898902C3", "ZE184206B").replacen("ZE184206B", "ZE1842O6B", 1);
+    let m = parse_lines(&[TD3[0], l2.as_str()], &opts()).unwrap();
+    assert!(m.valid, "{m:?}");
+    assert_eq!(m.optional_data, "ZE184206B");
+    assert_eq!(m.checks.optional_data, Some(true));
+    assert_eq!(m.checks.composite, Some(true));
+    let c = &m.corrections[..];
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(
+        (c[0].line, c[0].position, c[0].field, c[0].from, c[0].to),
+        (2, 35, Some(FieldName::OptionalData), 'O', '0')
+    );
+}
+
+#[test]
+fn two_candidates_satisfying_both_checks_stay_suggestions() {
+    // L898902C3 read as L89B902C3: 8 -> B at position 2 and B -> 8 at position 4 both satisfy check digit 6 and
+    // the composite. Neither is applied; both are listed.
+    let l2 = TD3[1].replacen("L898902C3", "L89B902C3", 1);
+    let m = parse_lines(&[TD3[0], l2.as_str()], &opts()).unwrap();
+    assert!(!m.valid, "{m:?}");
+    assert_eq!(m.document_number, "L89B902C3");
+    assert_eq!(m.checks.document_number, Some(false));
+    assert!(m.corrections.is_empty(), "{:?}", m.corrections);
+    let s: Vec<_> = m
+        .suggestions
+        .iter()
+        .map(|s| {
+            (
+                s.field,
+                s.value.as_str(),
+                s.position,
+                s.from,
+                s.to,
+                s.satisfies.clone(),
+            )
+        })
+        .collect();
+    let both = vec![Check::DocumentNumber, Check::Composite];
+    assert_eq!(
+        s,
+        vec![
+            (FieldName::DocumentNumber, "LB9B902C3", 2, '8', 'B', both.clone()),
+            (FieldName::DocumentNumber, "L898902C3", 4, 'B', '8', both),
+        ]
+    );
+}
+
+#[test]
+fn visa_document_number_repair_is_only_a_suggestion() {
+    // MRV-B L8988901C read with O for 0. The check digit has one candidate, but a visa has no composite to
+    // confirm it: the record stays invalid with the candidate as a suggestion.
+    let l2 = MRVB[1].replacen("L8988901C", "L89889O1C", 1);
+    let m = parse_lines(&[MRVB[0], l2.as_str()], &opts()).unwrap();
+    assert!(!m.valid, "{m:?}");
+    assert_eq!(m.document_number, "L89889O1C");
+    assert!(m.corrections.is_empty());
+    assert_eq!(m.suggestions.len(), 1);
+    assert_eq!(m.suggestions[0].value, "L8988901C");
+    assert_eq!(m.suggestions[0].satisfies, vec![Check::DocumentNumber]);
+}
+
+#[test]
+fn two_misread_fields_under_one_composite_are_not_repaired() {
+    // Document number and personal number both misread: each has one candidate for its own check digit, but the
+    // composite cannot confirm one field while the other fails.
+    let l2 = td3_line2("L898902C3", "ZE184206B")
+        .replacen("L898902C3", "L8989O2C3", 1)
+        .replacen("ZE184206B", "ZE1842O6B", 1);
+    let m = parse_lines(&[TD3[0], l2.as_str()], &opts()).unwrap();
+    assert!(!m.valid);
+    assert_eq!(
+        (m.document_number.as_str(), m.optional_data.as_str()),
+        ("L8989O2C3", "ZE1842O6B")
+    );
+    assert!(m.corrections.is_empty(), "{:?}", m.corrections);
+    let fields: Vec<_> = m
+        .suggestions
+        .iter()
+        .map(|s| (s.field, s.value.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            (FieldName::DocumentNumber, "L898902C3"),
+            (FieldName::OptionalData, "ZE184206B")
+        ]
+    );
+}
+
+#[test]
+fn td1_long_number_misread_check_digit_is_not_confirmed_by_the_composite() {
+    // Doc 9303 Part 5 long number D23145890734, check digit 9 misread as 5. Changing the last 4 into A satisfies
+    // 5 AND the composite: in the continuation of a long number the composite weighs characters differently from
+    // the number's own check digit, so the two checks can agree on a wrong number. The composite also accepts the
+    // number as read with its true check digit, so nothing is confirmed.
+    let number = "D23145890734";
+    assert_eq!(cd(number), '9');
+    let l1 = "I<UTOD23145890<7349<<<<<<<<<<<";
+    let l2_body = "7408122F1204159UTO<<<<<<<<<<<";
+    let over = format!(
+        "{}{}{}{}",
+        &l1[5..30],
+        &l2_body[0..7],
+        &l2_body[8..15],
+        &l2_body[18..29]
+    );
+    let l2 = format!("{l2_body}{}", cd(&over));
+    assert!(parse_lines(&[l1, l2.as_str(), TD1[2]], &opts()).unwrap().valid);
+    let misread = l1.replacen("7349", "7345", 1);
+    let m = parse_lines(&[misread.as_str(), l2.as_str(), TD1[2]], &opts()).unwrap();
+    assert!(!m.valid, "{m:?}");
+    assert_eq!(m.document_number, number);
+    assert!(m.corrections.is_empty(), "{:?}", m.corrections);
+    assert!(
+        m.suggestions
+            .iter()
+            .any(|s| s.value == "D2314589073A" && s.satisfies == [Check::DocumentNumber, Check::Composite]),
+        "{:?}",
+        m.suggestions
+    );
 }
 
 #[test]
@@ -310,4 +472,25 @@ fn garbage_characters_make_it_invalid_not_a_panic() {
     let l2 = TD3[1].replacen("740812", "74é812", 1);
     let m = parse_lines(&[TD3[0], l2.as_str()], &opts()).unwrap();
     assert!(!m.valid);
+}
+
+#[test]
+fn mrv_b_misread_number_check_digit_is_not_repaired_into_another_number() {
+    // Issue #12: the visa's document number is L8988S01C (check digit 3). The reader misread the check digit as 0.
+    // Changing S into 5 happens to satisfy 0, and it is the only single OCR substitution that does; a visa has
+    // no composite check digit to confirm it, so the parser must not invent the number L8988501C.
+    assert_eq!(tamga_mrz::compute_check_digit(*b"L8988S01C"), Some(b'3'));
+    let l2 = "L8988S01C0XXX4009078F9612109<<<<<<<<";
+    let m = parse_lines(&[MRVB[0], l2], &opts()).unwrap();
+    assert_eq!(m.format, Format::MrvB);
+    assert!(!m.valid, "a misread check digit made a valid record: {m:?}");
+    assert_eq!(m.document_number, "L8988S01C", "the number stays as read");
+    assert_eq!(m.checks.document_number, Some(false));
+    assert!(m.corrections.is_empty(), "nothing applied: {:?}", m.corrections);
+    // The candidate is listed, not applied, between `corrections` and `warnings`.
+    let json = serde_json::to_string(&m).unwrap();
+    assert!(
+        json.contains(r#""corrections":[],"suggestions":[{"field":"document_number","value":"L8988501C","line":2,"position":6,"from":"S","to":"5","satisfies":["document_number"]}],"warnings":["expired"]"#),
+        "{json}"
+    );
 }

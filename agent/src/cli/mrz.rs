@@ -1,7 +1,9 @@
 //! `tamga mrz parse` and `tamga mrz read`.
 //!
-//! Contract (README): one JSON object on stdout; exit 0 when valid, 1 when it parsed but a check failed, 2 when
-//! the input is not an MRZ (one-line reason on stderr); `read` exits 3 when the reader did not deliver.
+//! Contract (README): one JSON object on stdout; exit 0 when valid, 1 when it parsed but a check failed (an OCR
+//! repair of a document or personal number that two checks do not confirm is listed in `suggestions`, not applied,
+//! and the record is invalid), 2 when the input is not an MRZ (one-line reason on stderr); `read` exits 3 when the
+//! reader did not deliver.
 
 use super::{Context, EXIT_DEVICE, EXIT_ERROR, EXIT_INVALID};
 use anyhow::Context as _;
