@@ -262,9 +262,27 @@ fn open_session<'a>(
     Ok(sess)
 }
 
-/// Whether a session is open (and marks it as used): the check before a device is taken for it.
+/// An open session that may be changed: not while it is being submitted.
+fn editable<'a>(
+    sessions: &'a mut HashMap<String, ApplicantSession>,
+    id: &str,
+) -> Result<&'a mut ApplicantSession, ApiError> {
+    let sess = open_session(sessions, id)?;
+    if sess.finalizing() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "submitting",
+            format!("session `{id}` is being submitted"),
+            "wait for the submit's answer",
+        ));
+    }
+    Ok(sess)
+}
+
+/// Whether a session is open and may be changed (and marks it as used): the check before a device is taken for
+/// it.
 async fn session_open(s: &ApiState, id: &str) -> Result<(), ApiError> {
-    open_session(&mut *s.sessions.lock().await, id).map(|_| ())
+    editable(&mut *s.sessions.lock().await, id).map(|_| ())
 }
 
 /// Drops the sessions left idle for longer than [`ApiLimits::session_idle`], with their captures, and says so on
@@ -273,7 +291,7 @@ pub async fn expire_sessions(s: &ApiState) -> Vec<String> {
     let mut sessions = s.sessions.lock().await;
     let idle: Vec<String> = sessions
         .iter()
-        .filter(|(_, sess)| sess.idle_for() > s.limits.session_idle)
+        .filter(|(_, sess)| !sess.finalizing() && sess.idle_for() > s.limits.session_idle)
         .map(|(id, _)| id.clone())
         .collect();
     for id in &idle {
@@ -593,7 +611,7 @@ async fn read_document(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<Stri
         })?;
     t.capture(&id, "document", "document", "done", None);
     let mut sessions = s.sessions.lock().await;
-    let sess = open_session(&mut sessions, &id)?;
+    let sess = editable(&mut sessions, &id)?;
     sess.set_document(read.mrz.clone());
     Ok(Json(serde_json::json!({"mrz": read.mrz})).into_response())
 }
@@ -628,7 +646,7 @@ async fn take_photo(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>
         .await
         .map_err(|e| internal(format!("photo check: {e}")))?;
     let mut sessions = s.sessions.lock().await;
-    let sess = open_session(&mut sessions, &id)?;
+    let sess = editable(&mut sessions, &id)?;
     let report = sess
         .record_photo(assessed, device.clone())
         .map_err(session_error)?;
@@ -743,7 +761,7 @@ async fn capture_finger(
     .map_err(|e| internal(format!("finger check: {e}")))?
     .map_err(session_error)?;
     let mut sessions = s.sessions.lock().await;
-    let sess = open_session(&mut sessions, &id)?;
+    let sess = editable(&mut sessions, &id)?;
     let (next, quality) = sess.record_finger(pos, assessed, device.clone());
     s.telemetry.capture(&id, "fingerprint", &what, "done", None);
     Ok(Json(serde_json::json!({"next": next, "quality": quality})).into_response())
@@ -761,7 +779,7 @@ async fn declare_exception(
 ) -> ApiResult {
     let pos = finger_position(&position)?;
     let mut sessions = s.sessions.lock().await;
-    let sess = open_session(&mut sessions, &id)?;
+    let sess = editable(&mut sessions, &id)?;
     sess.declare_exception(pos, b.reason);
     Ok(Json(sess.state()).into_response())
 }
@@ -806,35 +824,43 @@ fn session_error(e: SessionError) -> ApiError {
 }
 
 async fn finalize(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    // The session leaves the map while it is sealed (a second finalize or a cancel meanwhile finds no session);
-    // signing, sealing and the outbox's fsync run on the blocking pool, without the sessions' lock.
-    let sess = s
-        .sessions
-        .lock()
-        .await
-        .remove(&id)
-        .ok_or_else(|| no_session(&id))?;
+    // A copy is sealed while the session stays open, marked as being submitted (reads go on; changes, a second
+    // submit and cancel are refused): signing, sealing and the outbox's fsync run on the blocking pool, without
+    // the sessions' lock.
+    let copy = {
+        let mut sessions = s.sessions.lock().await;
+        let sess = editable(&mut sessions, &id)?;
+        sess.set_finalizing(true);
+        sess.clone()
+    };
     let st = s.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let mut outbox = match st.outbox.lock() {
-            Ok(o) => o,
-            Err(_) => return Err((Box::new(sess), None)),
-        };
-        sess.finalize(&st.signer, &st.central_point, &mut outbox, &st.centre_id)
-            .map_err(|(back, e)| (back, Some(e)))
+        let mut outbox = st.outbox.lock().map_err(|_| None)?;
+        copy.finalize(&st.signer, &st.central_point, &mut outbox, &st.centre_id)
+            .map_err(|(_, e)| Some(e))
     })
-    .await
-    .map_err(|e| internal(format!("finalize: {e}")))?;
+    .await;
+    let mut sessions = s.sessions.lock().await;
     match done {
-        Ok(done) => {
+        Ok(Ok(done)) => {
+            sessions.remove(&id);
+            drop(sessions);
             s.telemetry
                 .session(&id, "finalized", Some(done.bundle_id.clone()));
             Ok(Json(serde_json::json!({"bundle_id": done.bundle_id, "state": "queued"})).into_response())
         }
-        Err((mut back, e)) => {
-            back.touch();
-            s.sessions.lock().await.insert(id, *back);
-            Err(e.map_or_else(|| internal("outbox lock".into()), session_error))
+        refused => {
+            // Nothing was queued: the session is the operator's again, unchanged.
+            if let Some(sess) = sessions.get_mut(&id) {
+                sess.set_finalizing(false);
+                sess.touch();
+            }
+            Err(match refused {
+                Ok(Err(Some(e))) => session_error(e),
+                Ok(Err(None)) => internal("outbox lock".into()),
+                Err(e) => internal(format!("finalize: {e}")),
+                Ok(Ok(_)) => internal("finalize".into()),
+            })
         }
     }
 }
@@ -849,12 +875,11 @@ fn internal(message: String) -> ApiError {
 }
 
 async fn cancel(State(s): State<Arc<ApiState>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    let sess = s
-        .sessions
-        .lock()
-        .await
-        .remove(&id)
-        .ok_or_else(|| no_session(&id))?;
+    let sess = {
+        let mut sessions = s.sessions.lock().await;
+        editable(&mut sessions, &id)?;
+        sessions.remove(&id).ok_or_else(|| no_session(&id))?
+    };
     sess.cancel();
     s.telemetry.session(&id, "cancelled", None);
     Ok(StatusCode::NO_CONTENT.into_response())

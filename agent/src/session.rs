@@ -157,7 +157,7 @@ pub fn assess_finger(
 }
 
 /// One applicant.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApplicantSession {
     id: String,
     operator_id: String,
@@ -172,6 +172,8 @@ pub struct ApplicantSession {
     best: BTreeMap<FingerPosition, FingerItem>,
     /// When the operator last used the session (the API expires sessions left idle).
     touched: std::time::Instant,
+    /// Being sealed and queued (the API refuses changes meanwhile).
+    finalizing: bool,
 }
 
 impl ApplicantSession {
@@ -189,7 +191,18 @@ impl ApplicantSession {
             fingers: TenFingers::default(),
             best: BTreeMap::new(),
             touched: std::time::Instant::now(),
+            finalizing: false,
         }
+    }
+
+    /// Whether the session is being sealed and queued (see [`ApplicantSession::set_finalizing`]).
+    pub fn finalizing(&self) -> bool {
+        self.finalizing
+    }
+
+    /// Marks the session as being sealed and queued from a copy: changes are refused until it is cleared.
+    pub fn set_finalizing(&mut self, on: bool) {
+        self.finalizing = on;
     }
 
     /// Marks the session as used now.

@@ -34,6 +34,7 @@ struct Rig {
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     pki: devpki::DevPki,
     cam: SimCamera,
+    outbox: Arc<std::sync::Mutex<Outbox>>,
 }
 
 fn device(model: &str, profile: &str) -> manifest::Device {
@@ -88,6 +89,7 @@ async fn rig_with(central_port: Option<u16>, limits: ApiLimits) -> Rig {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let token = tamga_agent::api::token(dir.path(), false).unwrap();
+    let outbox = Arc::new(std::sync::Mutex::new(Outbox::open(dir.path(), 0).unwrap()));
     let state = Arc::new(ApiState {
         token: token.clone(),
         hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
@@ -126,7 +128,7 @@ async fn rig_with(central_port: Option<u16>, limits: ApiLimits) -> Rig {
             })),
         },
         sessions: tokio::sync::Mutex::new(Default::default()),
-        outbox: Arc::new(std::sync::Mutex::new(Outbox::open(dir.path(), 0).unwrap())),
+        outbox: outbox.clone(),
         signer,
         central_point,
         today: || time::macros::date!(2026 - 11 - 21),
@@ -167,6 +169,7 @@ async fn rig_with(central_port: Option<u16>, limits: ApiLimits) -> Rig {
         server,
         pki: p,
         cam,
+        outbox,
     }
 }
 
@@ -845,6 +848,11 @@ async fn central_down_during_the_session_the_applicant_is_saved_and_delivered_wh
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The page hears that the link is down (the drain that failed has ended: its probe too).
+    read_events(&mut events, &mut buf, &mut seen, |n, v| {
+        n == "link" && v["state"] == "down"
+    })
+    .await;
     // The central comes back; the daemon delivers on its own and the page hears of it.
     let store_dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
@@ -1336,4 +1344,85 @@ fn a_damaged_api_key_refuses_the_start_and_a_new_one_is_written_whole() {
             .to_string();
         assert!(e.contains("Delete the file"), "{e}");
     }
+}
+
+/// While a submit seals and queues the bundle (here held up on the outbox), the session stays readable: the page
+/// may reload it, and changes, a second submit and cancel are refused as "being submitted"; then it is queued and
+/// gone. The sealing holds no lock the other requests need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_being_submitted_stays_readable_and_refuses_changes() {
+    let r = rig().await;
+    let id = r.session().await;
+    assert_eq!(r.document(&id).await.status(), 200);
+    assert_eq!(
+        r.post(&format!("/v1/sessions/{id}/face"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for pos in FingerPosition::ALL {
+        let v = r.finger(&id, pos, 5).await;
+        assert_eq!(v["next"]["next"], "accepted", "{pos:?}: {v}");
+    }
+    // The outbox is busy (its lock held by another writer): the submit waits on it, off the async workers.
+    let held = r.outbox.lock().unwrap();
+    let submit = tokio::spawn(r.post(&format!("/v1/sessions/{id}/finalize")).send());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let e = r
+            .post(&format!("/v1/sessions/{id}/fingers/left-little/exception"))
+            .json(&serde_json::json!({"reason": "amputated"}))
+            .send()
+            .await
+            .unwrap();
+        if e.status() == 409 {
+            assert_eq!(
+                e.json::<serde_json::Value>().await.unwrap()["error"],
+                "submitting"
+            );
+            break;
+        }
+        assert_eq!(e.status(), 200, "before the submit starts the change is taken");
+        assert!(tokio::time::Instant::now() < deadline, "the submit never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = r.get(&format!("/v1/sessions/{id}")).send().await.unwrap();
+    assert_eq!(st.status(), 200, "a reload reads the session being submitted");
+    for refused in [
+        r.post(&format!("/v1/sessions/{id}/finalize"))
+            .send()
+            .await
+            .unwrap(),
+        r.http
+            .delete(format!("{}/v1/sessions/{id}", r.base))
+            .bearer_auth(&r.token)
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(refused.status(), 409);
+        assert_eq!(
+            refused.json::<serde_json::Value>().await.unwrap()["error"],
+            "submitting"
+        );
+    }
+    let devices = tokio::time::timeout(Duration::from_secs(5), r.get("/v1/devices").send())
+        .await
+        .expect("the API answers while a submit waits");
+    assert_eq!(devices.unwrap().status(), 200);
+    drop(held);
+    let done = submit.await.unwrap().unwrap();
+    assert_eq!(done.status(), 200);
+    let v: serde_json::Value = done.json().await.unwrap();
+    assert_eq!(v["state"], "queued", "{v}");
+    assert_eq!(
+        r.get(&format!("/v1/sessions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
