@@ -1367,7 +1367,15 @@ async fn a_session_being_submitted_stays_readable_and_refuses_changes() {
         assert_eq!(v["next"]["next"], "accepted", "{pos:?}: {v}");
     }
     // The outbox is busy (its lock held by another writer): the submit waits on it, off the async workers.
-    let held = r.outbox.lock().unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+    let outbox = r.outbox.clone();
+    let holder = std::thread::spawn(move || {
+        let _held = outbox.lock().unwrap();
+        locked.send(()).unwrap();
+        released.recv().unwrap();
+    });
+    is_locked.recv().unwrap();
     let submit = tokio::spawn(r.post(&format!("/v1/sessions/{id}/finalize")).send());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -1412,7 +1420,8 @@ async fn a_session_being_submitted_stays_readable_and_refuses_changes() {
         .await
         .expect("the API answers while a submit waits");
     assert_eq!(devices.unwrap().status(), 200);
-    drop(held);
+    release.send(()).unwrap();
+    holder.join().unwrap();
     let done = submit.await.unwrap().unwrap();
     assert_eq!(done.status(), 200);
     let v: serde_json::Value = done.json().await.unwrap();
