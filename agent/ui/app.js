@@ -375,6 +375,10 @@ function renderDocument() {
     h('li', { class: WARN_SERIOUS.has(w) ? 'fail' : 'warn', 'data-warning': w }, `⚠ ${t(`mrz.warning.${w}`)}`));
   const corrections = (d.corrections || []).map((c) =>
     h('li', { class: 'warn' }, `✎ ${t('mrz.corrected', { from: c.from, to: c.to, line: c.line, position: c.position })}`));
+  // Repairs the parser found but could not confirm by two checks: the operator compares them with the page.
+  const suggestions = (d.suggestions || []).map((c) =>
+    h('li', { class: 'fail', 'data-suggestion': c.field },
+      `? ${t('mrz.suggested', { value: c.value, from: c.from, to: c.to, line: c.line, position: c.position })}`));
   fill(out,
     h('table', { class: 'record passport' },
       field('surname', d.surname), field('given_names', d.given_names), field('document_number', d.document_number),
@@ -383,6 +387,7 @@ function renderDocument() {
     h('div', {},
       warnings.length ? h('ul', { class: 'checks', id: 'mrz-warnings' }, warnings) : null,
       corrections.length ? h('ul', { class: 'checks' }, corrections) : null,
+      suggestions.length ? h('ul', { class: 'checks', id: 'mrz-suggestions' }, suggestions) : null,
       h('ul', { class: 'checks', id: 'mrz-checks' }, checks)),
   );
 }
