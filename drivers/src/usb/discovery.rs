@@ -43,7 +43,7 @@ pub enum UsbEvent {
 
 /// Lists attached devices.
 pub fn list() -> Result<Vec<UsbDeviceInfo>, UsbError> {
-    let ctx = rusb::Context::new().map_err(|e| UsbError::Other(format!("libusb: {e}")))?;
+    let ctx = super::context()?;
     let devices = ctx
         .devices()
         .map_err(|e| UsbError::Other(format!("libusb: {e}")))?;
@@ -153,7 +153,7 @@ impl<T: UsbContext> rusb::Hotplug<T> for HotplugForwarder {
 pub fn watch(interval: Duration, tx: tokio::sync::mpsc::Sender<UsbEvent>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         if hotplug_supported()
-            && let Ok(ctx) = rusb::Context::new()
+            && let Ok(ctx) = super::context()
         {
             let known = list()
                 .unwrap_or_default()

@@ -42,8 +42,28 @@ pub enum UsbError {
     NotFound(String),
     #[error("USB protocol error: {0}")]
     Protocol(String),
+    #[error(
+        "this machine shows no USB bus ({USBFS} is missing): on a workstation, check that the kernel's USB support \
+         is loaded; in a container, pass the host's {USBFS} in"
+    )]
+    NoBus,
     #[error("USB error: {0}")]
     Other(String),
+}
+
+/// Where Linux shows USB devices to programs (usbfs); libusb built without udev needs it.
+pub const USBFS: &str = "/dev/bus/usb";
+
+/// A libusb context. libusb (built without udev) cannot start without usbfs: that case is [`UsbError::NoBus`],
+/// which says what is missing, rather than libusb's "Other error".
+pub fn context() -> Result<rusb::Context, UsbError> {
+    rusb::Context::new().map_err(|e| {
+        if std::path::Path::new(USBFS).exists() {
+            UsbError::Other(format!("libusb: {e}"))
+        } else {
+            UsbError::NoBus
+        }
+    })
 }
 
 /// The transfers a still-image device needs: bulk out, bulk in, interrupt in, and class control requests on its

@@ -104,7 +104,13 @@ pub struct RusbTransport {
 impl RusbTransport {
     /// Opens the first device that matches `selector` and has a Still Image interface.
     pub fn open(selector: &UsbSelector) -> Result<RusbTransport, UsbError> {
-        let ctx = Context::new().map_err(|e| UsbError::Other(format!("libusb: {e}")))?;
+        // No USB bus at all: the camera is simply not there.
+        let ctx = super::context().map_err(|e| match e {
+            UsbError::NoBus => {
+                UsbError::NotFound(format!("{selector} (no USB bus: {} is missing)", super::USBFS))
+            }
+            e => e,
+        })?;
         let devices = ctx
             .devices()
             .map_err(|e| UsbError::Other(format!("libusb: {e}")))?;
