@@ -245,7 +245,8 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         central.up().await?;
         let (devices, mrz, zfm, cam) = simulated_devices(&dir, &catalog)?;
         let data = dir.join("data");
-        std::fs::create_dir_all(&data)?;
+        // The outbox creates the data folder 0700 (and its database 0600) before the key is written there.
+        let outbox = crate::outbox::Outbox::open(&data, 0)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
             .await
             .with_context(|| format!("port {} is taken: pass --port 0 for any free port", args.port))?;
@@ -274,7 +275,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             },
             devices,
             sessions: tokio::sync::Mutex::new(Default::default()),
-            outbox: Arc::new(std::sync::Mutex::new(crate::outbox::Outbox::open(&data, 0)?)),
+            outbox: Arc::new(std::sync::Mutex::new(outbox)),
             signer,
             central_point,
             today: super::today,
