@@ -28,6 +28,8 @@
 //!                                  └──permanent rejection──> quarantined (jwe kept, never deleted automatically)
 //! open(): every `sending` row returns to `queued` (the process died during an upload; uploads are idempotent by
 //! bundle id, so sending again is safe).
+//! release(): a claimed bundle whose outcome could not be filed (a failed write) returns to `queued`; the uplink
+//! keeps the ids whose release failed too and releases them before its next claim, so nothing waits for a restart.
 //! ```
 //!
 //! # Invariants
@@ -477,6 +479,25 @@ impl Outbox {
             )
             .map(drop)
             .map_err(self.db())
+    }
+
+    /// Returns claimed bundles whose outcome could not be filed to `queued`, due as they were (an upload whose
+    /// result was lost; sending again is safe, uploads are idempotent by bundle id). Rows no longer `sending` are
+    /// left alone.
+    pub fn release(&mut self, bundle_ids: &[String]) -> Result<(), OutboxError> {
+        let db = db_error(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&db)?;
+        for id in bundle_ids {
+            tx.execute(
+                "UPDATE bundles SET state = 'queued' WHERE bundle_id = ?1 AND state = 'sending'",
+                [id],
+            )
+            .map_err(&db)?;
+        }
+        tx.commit().map_err(&db)
     }
 
     /// The central system rejected the bundle permanently: kept, never deleted automatically.
