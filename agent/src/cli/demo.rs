@@ -290,6 +290,11 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             4,
         )?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // SIGTERM and SIGINT are caught from here on, before the page's address is printed: a signal that comes
+        // before the server first polls its shutdown future still stops it cleanly.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("catching SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("catching SIGINT")?;
         let server = tokio::spawn(crate::daemon::serve(
             state.clone(),
             listener,
@@ -297,8 +302,10 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             Some(uplink),
             async move {
                 tokio::select! {
-                    _ = stop_rx => {}
-                    () = crate::daemon::shutdown_signal() => {}
+                    // `quit` (or the end of --applicants); not the console going away at the end of standard input.
+                    Ok(()) = stop_rx => {}
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = int.recv() => tracing::info!("SIGINT: stopping"),
                 }
             },
         ));
