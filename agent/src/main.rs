@@ -70,7 +70,8 @@ enum Command {
     /// The passport path alone: simulated readers on pseudo-terminals, read through the real driver.
     #[cfg(feature = "demo")]
     DemoReaders(cli::demo::ReadersDemoArgs),
-    /// The operator page's address with its key (from the running daemon's configuration); `--open` opens it.
+    /// The operator page's address with its key (from the running daemon's configuration); `--open` opens it in the
+    /// browser, handing the key over through a file only this account can read (never on a command line).
     Page(cli::page::PageArgs),
     /// The daemon: devices, sessions, the local API, the outbox and the uplink, from a station configuration.
     Run {

@@ -12,6 +12,13 @@
 //!   transaction as the enqueue, so the chain and the queue never disagree;
 //! - `meta(key, value)`: `schema_version = 1`.
 //!
+//! The bundles are applicants' biometrics: nobody but the daemon's account may read them. [`Outbox::open`] creates a
+//! missing data directory 0700; an existing one must belong to the process's account (or the process is root), and
+//! loses every permission for other accounts and write permission for its group (a group may keep read and search,
+//! as `deploy/tamga.service` gives group `tamga` so operators reach `api.token`). The database is created 0600
+//! before SQLite opens it, so SQLite creates its `-wal` and `-shm` with the same mode; files left by an earlier
+//! version with looser modes are set to 0600 at each open.
+//!
 //! # States and transitions
 //!
 //! ```text
@@ -21,6 +28,8 @@
 //!                                  └──permanent rejection──> quarantined (jwe kept, never deleted automatically)
 //! open(): every `sending` row returns to `queued` (the process died during an upload; uploads are idempotent by
 //! bundle id, so sending again is safe).
+//! release(): a claimed bundle whose outcome could not be filed (a failed write) returns to `queued`; the uplink
+//! keeps the ids whose release failed too and releases them before its next claim, so nothing waits for a restart.
 //! ```
 //!
 //! # Invariants
@@ -75,6 +84,19 @@ pub enum OutboxError {
     },
     #[error("cannot read the free space of {path}: {reason}")]
     Statvfs { path: PathBuf, reason: String },
+    #[error(
+        "data directory {path} belongs to uid {owner}, and this process runs as uid {uid}: run the agent as the \
+         directory's owner, or give it a directory of its own (`[paths] data_dir`)"
+    )]
+    ForeignDataDir { path: PathBuf, owner: u32, uid: u32 },
+    #[error("{path} is not a directory: the outbox needs a data directory of its own")]
+    NotADirectory { path: PathBuf },
+    #[error("making {path} private to the agent's account: {source}")]
+    Permissions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// One bundle's delivery status.
@@ -139,10 +161,96 @@ pub fn free_bytes(path: &Path) -> Result<u64, OutboxError> {
     Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
 }
 
+/// The mode of a data directory the outbox creates.
+pub const DIR_MODE: u32 = 0o700;
+/// What an existing data directory loses: group write and everything for other accounts.
+const DIR_MODE_STRIP: u32 = 0o027;
+/// The mode of the database and its `-wal`, `-shm` (and `-journal`).
+pub const FILE_MODE: u32 = 0o600;
+/// The files SQLite keeps beside the database.
+const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Creates `dir` 0700 when missing; otherwise checks it is ours and takes away what other accounts could do with it.
+fn secure_dir(dir: &Path) -> Result<(), OutboxError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let io = |source| OutboxError::Permissions {
+        path: dir.to_owned(),
+        source,
+    };
+    let set_mode =
+        |mode: u32| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(io);
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(dir)
+                .map_err(io)?;
+            // The umask may only take bits away; set the mode explicitly all the same.
+            set_mode(DIR_MODE)
+        }
+        Err(e) => Err(io(e)),
+        Ok(meta) if !meta.is_dir() => Err(OutboxError::NotADirectory { path: dir.to_owned() }),
+        Ok(meta) => {
+            let uid = nix::unistd::geteuid().as_raw();
+            if meta.uid() != uid && uid != 0 {
+                return Err(OutboxError::ForeignDataDir {
+                    path: dir.to_owned(),
+                    owner: meta.uid(),
+                    uid,
+                });
+            }
+            let mode = meta.mode() & 0o7777;
+            if mode & DIR_MODE_STRIP != 0 {
+                set_mode(mode & !DIR_MODE_STRIP)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Creates the database file 0600 if missing (SQLite then creates its companions with that mode) and sets the mode
+/// of the database and of any companion left with another mode.
+fn secure_files(path: &Path) -> Result<(), OutboxError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let io = |p: &Path| {
+        let p = p.to_owned();
+        move |source| OutboxError::Permissions { path: p, source }
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(path)
+        .map_err(io(path))?;
+    let mut files = vec![path.to_owned()];
+    for suffix in COMPANIONS {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    for f in &files {
+        match std::fs::metadata(f) {
+            Ok(m) if m.mode() & 0o7777 != FILE_MODE => {
+                std::fs::set_permissions(f, std::fs::Permissions::from_mode(FILE_MODE)).map_err(io(f))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(f)(e)),
+        }
+    }
+    Ok(())
+}
+
 impl Outbox {
     /// Opens (or creates) the outbox in `dir`, refusing new bundles when fewer than `reserve` bytes would remain.
+    /// Creates `dir` 0700 when missing and keeps the directory and the database files private (see the module
+    /// documentation).
     pub fn open(dir: &Path, reserve: u64) -> Result<Outbox, OutboxError> {
         let path = dir.join("outbox.sqlite");
+        secure_dir(dir)?;
+        secure_files(&path)?;
         let db = db_error(&path);
         let conn = Connection::open(&path).map_err(&db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&db)?;
@@ -371,6 +479,25 @@ impl Outbox {
             )
             .map(drop)
             .map_err(self.db())
+    }
+
+    /// Returns claimed bundles whose outcome could not be filed to `queued`, due as they were (an upload whose
+    /// result was lost; sending again is safe, uploads are idempotent by bundle id). Rows no longer `sending` are
+    /// left alone.
+    pub fn release(&mut self, bundle_ids: &[String]) -> Result<(), OutboxError> {
+        let db = db_error(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&db)?;
+        for id in bundle_ids {
+            tx.execute(
+                "UPDATE bundles SET state = 'queued' WHERE bundle_id = ?1 AND state = 'sending'",
+                [id],
+            )
+            .map_err(&db)?;
+        }
+        tx.commit().map_err(&db)
     }
 
     /// The central system rejected the bundle permanently: kept, never deleted automatically.

@@ -1,10 +1,19 @@
 //! The operator's page: static files compiled into the binary and served on the local API's address.
 //!
 //! No build step and nothing fetched at run time: plain HTML, CSS and one JavaScript module that uses the local
-//! API only (`docs/openapi.yaml`). The files carry no secret, so they are served without the API token; the page
-//! takes the token from its address's fragment (`/#token=...`, which a browser never sends to a server), keeps it
-//! in the tab's session storage and sends it as a bearer token on every API call. The Host check that guards the
-//! API guards the page too (DNS rebinding), and a strict Content-Security-Policy allows nothing but this origin.
+//! API only (`docs/openapi.yaml`). The files carry no secret, so they are served without the API token. The page
+//! gets the token in one of two ways, keeps it in the tab's session storage and sends it as a bearer token on every
+//! API call:
+//!
+//! - `POST /` with the form field `token`: what the handover file of `tamga page --open` submits (see
+//!   [`crate::cli::page`]). The answer is the page with the token in `<meta name="tamga-key">`, never cached; the
+//!   page moves it to session storage, removes the element and replaces the address with `/`, so a reload is a GET.
+//!   Nothing is checked or changed on the agent's side: whoever posts a key only hands it to a tab of their own, and
+//!   the API checks it on every call. Anything but hexadecimal digits is ignored.
+//! - the address's fragment (`/#token=...`, which a browser never sends to a server), as `tamga page` prints it.
+//!
+//! The Host check that guards the API guards the page too (DNS rebinding), and a strict Content-Security-Policy
+//! allows nothing but this origin.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -19,7 +28,7 @@ pub const LANGUAGES: [&str; 3] = ["en", "ru", "kk"];
 
 /// (path, media type, contents).
 static FILES: &[(&str, &str, &str)] = &[
-    ("/", "text/html; charset=utf-8", include_str!("../ui/index.html")),
+    ("/", INDEX.0, INDEX.1),
     (
         "/ui/app.js",
         "text/javascript; charset=utf-8",
@@ -52,25 +61,52 @@ static FILES: &[(&str, &str, &str)] = &[
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// The page's headers: its media type, the CSP, and how it may be cached.
+fn headers(media_type: &'static str, cache: &'static str) -> [(header::HeaderName, &'static str); 5] {
+    [
+        (header::CONTENT_TYPE, media_type),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, cache),
+    ]
+}
+
+/// The longest key the handover takes (the daemon's is 64 hexadecimal digits).
+const MAX_KEY: usize = 512;
+
+/// The key in a handover form body (`token=<hex>`), if it holds one.
+fn handed_key(body: &[u8]) -> Option<&str> {
+    std::str::from_utf8(body)
+        .ok()?
+        .split('&')
+        .find_map(|field| field.strip_prefix("token="))
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY && k.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `POST /`: the page, with the handed-over key in the document for the page to take (see the module documentation).
+async fn handover(body: axum::body::Bytes) -> Response {
+    let page = INDEX.1;
+    let page = match handed_key(&body) {
+        Some(key) => page.replacen(
+            "<head>\n",
+            &format!("<head>\n<meta name=\"tamga-key\" content=\"{key}\">\n"),
+            1,
+        ),
+        None => page.to_owned(),
+    };
+    (headers(INDEX.0, "no-store"), page).into_response()
+}
+
+/// (media type, contents) of `/`.
+const INDEX: (&str, &str) = ("text/html; charset=utf-8", include_str!("../ui/index.html"));
+
 /// The page's files, behind the Host check.
 pub fn router(hosts: Vec<String>) -> Router {
     let mut r = Router::new();
     for &(path, media_type, body) in FILES {
-        r = r.route(
-            path,
-            get(move || async move {
-                (
-                    [
-                        (header::CONTENT_TYPE, media_type),
-                        (header::CONTENT_SECURITY_POLICY, CSP),
-                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                        (header::REFERRER_POLICY, "no-referrer"),
-                        (header::CACHE_CONTROL, "no-cache"),
-                    ],
-                    body,
-                )
-            }),
-        );
+        let files = get(move || async move { (headers(media_type, "no-cache"), body) });
+        r = r.route(path, if path == "/" { files.post(handover) } else { files });
     }
     r.layer(axum::middleware::from_fn_with_state(Arc::new(hosts), host_check))
 }

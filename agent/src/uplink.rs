@@ -12,9 +12,15 @@
 //!
 //! Uploads are idempotent by bundle id (the central answers a repeat with the same receipt), so a bundle that was
 //! stored but whose receipt was lost is simply sent again.
+//!
+//! Every bundle a drain claims leaves `sending` before the drain returns: its outcome is filed, or, when filing
+//! fails (a write the database refuses: disk full, I/O error) or its upload task died, it is released back to
+//! `queued`. If even the release fails, the uplink remembers the ids and releases them before its next claim; the
+//! drain reports the failure as an error after the whole batch is dealt with.
 
 use crate::outbox::{Claimed, Outbox, OutboxError};
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tamga_bundle::{pki, receipt};
 use tracing::{info, warn};
@@ -41,6 +47,10 @@ pub enum UplinkError {
     Tls(String),
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    #[error("the outbox lock is poisoned (a thread panicked while holding it)")]
+    Poisoned,
+    #[error("an upload task failed: {0}; its bundle goes back to the queue")]
+    Task(String),
 }
 
 /// Counts of one drain.
@@ -60,6 +70,9 @@ pub struct Uplink {
     url: String,
     central_cert_der: Vec<u8>,
     concurrency: usize,
+    /// Bundles claimed by a drain whose outcome could not be filed and whose release failed too: released before
+    /// the next claim.
+    stranded: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// Backoff before attempt `attempts + 1`: 1 s doubling to at most 5 min, with ±20 % jitter.
@@ -103,6 +116,7 @@ impl Uplink {
             url: central_url.trim_end_matches('/').to_owned(),
             central_cert_der,
             concurrency: concurrency.max(1),
+            stranded: Arc::default(),
         })
     }
 
@@ -197,13 +211,16 @@ impl Uplink {
     /// Sends everything due, `concurrency` at a time, until nothing is due; files each outcome in the outbox.
     /// When nothing is due but bundles wait out their backoff, the oldest is sent as a probe: if it goes through,
     /// the link is back and every waiting bundle becomes due at once.
+    ///
+    /// A failure to file an outcome does not stop the batch: the other outcomes are filed, the bundles left
+    /// unfiled are released back to `queued`, and then the first failure is returned.
     pub async fn drain(&self, outbox: &Mutex<Outbox>) -> Result<DrainReport, UplinkError> {
-        let poisoned = || UplinkError::Tls("outbox lock poisoned".into());
+        self.release_stranded(outbox)?;
         let mut report = DrainReport::default();
         let mut probed = false;
         loop {
             let batch: Vec<Claimed> = {
-                let mut o = outbox.lock().map_err(|_| poisoned())?;
+                let mut o = outbox.lock().map_err(|_| UplinkError::Poisoned)?;
                 let due = o.claim_due(self.concurrency)?;
                 if due.is_empty() && !probed {
                     probed = true;
@@ -216,6 +233,9 @@ impl Uplink {
                 return Ok(report);
             }
             let before = report.delivered;
+            // Claimed and not yet filed.
+            let mut unfiled: BTreeSet<String> = batch.iter().map(|c| c.bundle_id.clone()).collect();
+            let mut failure: Option<UplinkError> = None;
             let mut set = tokio::task::JoinSet::new();
             for c in batch {
                 let up = self.clone();
@@ -225,36 +245,100 @@ impl Uplink {
                 });
             }
             while let Some(joined) = set.join_next().await {
-                let Ok((c, outcome)) = joined else { continue };
-                let mut o = outbox.lock().map_err(|_| poisoned())?;
-                match outcome {
-                    Outcome::Delivered { receipt } => {
-                        info!(bundle = %c.bundle_id, "delivered");
-                        o.mark_delivered(&c.bundle_id, &receipt)?;
-                        report.delivered += 1;
+                let (c, outcome) = match joined {
+                    Ok(done) => done,
+                    Err(e) => {
+                        warn!(error = %e, "upload task failed; its bundle goes back to the queue");
+                        failure.get_or_insert(UplinkError::Task(e.to_string()));
+                        continue;
                     }
-                    Outcome::Transient { reason, retry_after } => {
-                        let wait = retry_after.unwrap_or_else(|| backoff(c.attempts, seed(&c.bundle_id)));
-                        warn!(bundle = %c.bundle_id, %reason, retry_in = ?wait, "upload failed; will retry");
-                        let next =
-                            time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + wait.as_millis() as i64;
-                        o.mark_retry(&c.bundle_id, &reason, next)?;
-                        report.retried += 1;
-                        report.last_error = Some(reason);
+                };
+                match file(outbox, &c, outcome, &mut report) {
+                    Ok(()) => {
+                        unfiled.remove(&c.bundle_id);
                     }
-                    Outcome::Permanent { reason } => {
-                        warn!(bundle = %c.bundle_id, %reason, "quarantined");
-                        o.mark_quarantined(&c.bundle_id, &reason)?;
-                        report.quarantined += 1;
+                    Err(e) => {
+                        warn!(bundle = %c.bundle_id, error = %e, "cannot file the upload's outcome; the bundle goes back to the queue");
+                        failure.get_or_insert(e);
                     }
                 }
             }
+            if !unfiled.is_empty() {
+                self.release(outbox, unfiled);
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
             if report.delivered > before {
                 // Something went through: whatever waits for a backoff can go now.
-                outbox.lock().map_err(|_| poisoned())?.make_all_due()?;
+                outbox.lock().map_err(|_| UplinkError::Poisoned)?.make_all_due()?;
             }
         }
     }
+
+    /// Releases claimed bundles back to `queued`; those that cannot be released wait in `stranded`.
+    fn release(&self, outbox: &Mutex<Outbox>, ids: BTreeSet<String>) {
+        let ids: Vec<String> = ids.into_iter().collect();
+        let released = match outbox.lock() {
+            Ok(mut o) => o.release(&ids).map_err(UplinkError::from),
+            Err(_) => Err(UplinkError::Poisoned),
+        };
+        if let Err(e) = released {
+            warn!(bundles = ?ids, error = %e, "cannot release claimed bundles; the next drain tries again");
+            let mut stranded = self
+                .stranded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            stranded.extend(ids);
+        }
+    }
+
+    /// Releases what an earlier drain could not; fails (and keeps them) while the outbox still refuses.
+    fn release_stranded(&self, outbox: &Mutex<Outbox>) -> Result<(), UplinkError> {
+        let mut stranded = self
+            .stranded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if stranded.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = stranded.iter().cloned().collect();
+        outbox.lock().map_err(|_| UplinkError::Poisoned)?.release(&ids)?;
+        info!(bundles = ?ids, "released bundles an earlier drain left claimed");
+        stranded.clear();
+        Ok(())
+    }
+}
+
+/// Files one upload's outcome in the outbox and counts it.
+fn file(
+    outbox: &Mutex<Outbox>,
+    c: &Claimed,
+    outcome: Outcome,
+    report: &mut DrainReport,
+) -> Result<(), UplinkError> {
+    let mut o = outbox.lock().map_err(|_| UplinkError::Poisoned)?;
+    match outcome {
+        Outcome::Delivered { receipt } => {
+            o.mark_delivered(&c.bundle_id, &receipt)?;
+            info!(bundle = %c.bundle_id, "delivered");
+            report.delivered += 1;
+        }
+        Outcome::Transient { reason, retry_after } => {
+            let wait = retry_after.unwrap_or_else(|| backoff(c.attempts, seed(&c.bundle_id)));
+            let next = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + wait.as_millis() as i64;
+            o.mark_retry(&c.bundle_id, &reason, next)?;
+            warn!(bundle = %c.bundle_id, %reason, retry_in = ?wait, "upload failed; will retry");
+            report.retried += 1;
+            report.last_error = Some(reason);
+        }
+        Outcome::Permanent { reason } => {
+            o.mark_quarantined(&c.bundle_id, &reason)?;
+            warn!(bundle = %c.bundle_id, %reason, "quarantined");
+            report.quarantined += 1;
+        }
+    }
+    Ok(())
 }
 
 fn seed(s: &str) -> u64 {

@@ -128,6 +128,76 @@ async fn outbox_to_central_to_receipt_to_purge_with_the_chain_intact() {
     assert_eq!(st["chain"], "intact", "{st}");
 }
 
+/// A fault in the outbox's own file: another connection to `outbox.sqlite` installs a trigger that makes SQLite
+/// refuse (`RAISE(ABORT)`) every state change of `bundle_id` that matches `when` (as a full disk or an I/O error
+/// would refuse the write).
+fn inject_fault(w: &World, bundle_id: &str, when: &str) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(w.dir.path().join("outbox.sqlite")).unwrap();
+    c.execute_batch(&format!(
+        "CREATE TRIGGER fault BEFORE UPDATE OF state ON bundles
+         WHEN OLD.bundle_id = '{bundle_id}' AND {when}
+         BEGIN SELECT RAISE(ABORT, 'injected fault: disk I/O error'); END;"
+    ))
+    .unwrap();
+    c
+}
+
+fn state(o: &Mutex<Outbox>, id: &str) -> State {
+    o.lock().unwrap().status(id).unwrap().unwrap().state
+}
+
+/// Filing a receipt fails for one bundle of a batch: the others are filed, that one goes back to the queue (not
+/// `sending` until a restart), the drain says what failed, and the next drain delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_that_cannot_be_filed_leaves_the_bundle_queued_for_the_next_pass() {
+    let w = world();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = central(&w, 1 << 20, listener).await;
+    let o = Mutex::new(Outbox::open(w.dir.path(), 0).unwrap());
+    let ids = enqueue_n(&w, &o, 3);
+    let fault = inject_fault(&w, &ids[0], "NEW.state = 'delivered'");
+    let up = uplink(&w, c.addr.port(), &w.pki.station, &w.pki.station_key);
+    let e = up.drain(&o).await.unwrap_err();
+    assert!(e.to_string().contains("injected fault"), "{e}");
+    assert_eq!(
+        state(&o, &ids[0]),
+        State::Queued,
+        "released, not left in `sending`"
+    );
+    for id in &ids[1..] {
+        assert_eq!(state(&o, id), State::Delivered, "the rest of the batch is filed");
+    }
+    fault.execute_batch("DROP TRIGGER fault").unwrap();
+    // The same outbox and uplink, no restart.
+    let r = up.drain(&o).await.unwrap();
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let s = o.lock().unwrap().status(&ids[0]).unwrap().unwrap();
+    assert_eq!(s.state, State::Delivered);
+    assert!(s.receipt.is_some());
+}
+
+/// Filing fails, and returning the bundle to the queue fails too (the outbox refuses every write for it): the
+/// uplink keeps it and releases it before its next claim, so once the outbox takes writes again it is delivered
+/// without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_that_cannot_even_be_released_is_released_by_a_later_pass() {
+    let w = world();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = central(&w, 1 << 20, listener).await;
+    let o = Mutex::new(Outbox::open(w.dir.path(), 0).unwrap());
+    let ids = enqueue_n(&w, &o, 1);
+    let fault = inject_fault(&w, &ids[0], "OLD.state = 'sending'");
+    let up = uplink(&w, c.addr.port(), &w.pki.station, &w.pki.station_key);
+    assert!(up.drain(&o).await.is_err());
+    // While the fault lasts, each pass says so.
+    let e = up.drain(&o).await.unwrap_err();
+    assert!(e.to_string().contains("injected fault"), "{e}");
+    fault.execute_batch("DROP TRIGGER fault").unwrap();
+    let r = up.drain(&o).await.unwrap();
+    assert_eq!(r.delivered, 1, "{r:?}");
+    assert_eq!(state(&o, &ids[0]), State::Delivered);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_upload_gets_the_same_receipt() {
     let w = world();

@@ -69,6 +69,63 @@ fn retries_wait_and_sending_returns_to_queued_after_a_crash() {
     assert_eq!(o.claim_due(10).unwrap()[0].bundle_id, "b2");
 }
 
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+const DB_FILES: [&str; 3] = ["outbox.sqlite", "outbox.sqlite-wal", "outbox.sqlite-shm"];
+
+/// Another account on the workstation reads neither the directory nor the database with its WAL and shared memory.
+#[test]
+fn a_new_data_directory_and_the_database_files_are_private() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("var-lib-tamga");
+    let mut o = Outbox::open(&dir, 0).unwrap();
+    o.enqueue("b1", "W01", &"a".repeat(64), &jwe(1000)).unwrap();
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    for f in DB_FILES {
+        // In WAL mode SQLite keeps the -wal and -shm files while a connection is open.
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+}
+
+/// A directory made by `mkdir` under the usual umask, with a database whose files an earlier version left readable
+/// by everyone: the next open takes the other accounts' access away.
+#[test]
+fn an_existing_data_directory_and_database_are_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    let set = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    set(&dir, 0o777);
+    let mut first = Outbox::open(&dir, 0).unwrap();
+    first.enqueue("b1", "W01", &"a".repeat(64), &jwe(1000)).unwrap();
+    for f in DB_FILES {
+        set(&dir.join(f), 0o644);
+    }
+    set(&dir, 0o777);
+    // A second open while the first still holds the WAL (as `tamga outbox status` beside the daemon), then work.
+    let mut second = Outbox::open(&dir, 0).unwrap();
+    second.enqueue("b2", "W01", &"b".repeat(64), &jwe(1000)).unwrap();
+    assert_eq!(
+        mode(&dir),
+        0o750,
+        "others lose everything, the group its write permission (it may keep search, see deploy/tamga.service)"
+    );
+    for f in DB_FILES {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+    assert_eq!(first.ids().unwrap(), ["b1", "b2"]);
+}
+
 #[test]
 fn below_the_disk_reserve_nothing_is_queued_and_nothing_lost() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 // The operator's page. One applicant at a time: passport, photo, ten fingers, review, submit; then the bundle's
-// delivery. It talks to the local API of the agent only (docs/openapi.yaml), with the bearer token taken from the
-// address's fragment (#token=...) and kept in this tab's session storage. The event stream and the camera's live
+// delivery. It talks to the local API of the agent only (docs/openapi.yaml), with the bearer token handed over by
+// `tamga page --open` (posted to `/`, answered in <meta name="tamga-key">) or taken from the address's fragment
+// (#token=...), and kept in this tab's session storage. The event stream and the camera's live
 // view are read with fetch() streams, because EventSource and <img> cannot send the token.
 
 const FINGERS = ['right-thumb', 'right-index', 'right-middle', 'right-ring', 'right-little',
@@ -1123,6 +1124,14 @@ function showLogin() {
 }
 
 async function main() {
+  // The key `tamga page --open` handed over (POST /): into session storage, out of the document, and the address
+  // becomes a plain GET of `/` (a reload does not post again).
+  const handed = document.querySelector('meta[name="tamga-key"]');
+  if (handed) {
+    sessionStorage.setItem('tamga.token', handed.content);
+    handed.remove();
+    history.replaceState(null, '', '/');
+  }
   const m = /(?:^#|&)token=([0-9a-fA-F]+)/.exec(location.hash);
   if (m) {
     sessionStorage.setItem('tamga.token', m[1]);

@@ -245,7 +245,8 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         central.up().await?;
         let (devices, mrz, zfm, cam) = simulated_devices(&dir, &catalog)?;
         let data = dir.join("data");
-        std::fs::create_dir_all(&data)?;
+        // The outbox creates the data folder 0700 (and its database 0600) before the key is written there.
+        let outbox = crate::outbox::Outbox::open(&data, 0)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
             .await
             .with_context(|| format!("port {} is taken: pass --port 0 for any free port", args.port))?;
@@ -272,7 +273,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             },
             devices,
             sessions: tokio::sync::Mutex::new(Default::default()),
-            outbox: Arc::new(std::sync::Mutex::new(crate::outbox::Outbox::open(&data, 0)?)),
+            outbox: Arc::new(std::sync::Mutex::new(outbox)),
             signer,
             central_point,
             today: super::today,
@@ -288,6 +289,11 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             4,
         )?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // SIGTERM and SIGINT are caught from here on, before the page's address is printed: a signal that comes
+        // before the server first polls its shutdown future still stops it cleanly.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("catching SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("catching SIGINT")?;
         let server = tokio::spawn(crate::daemon::serve(
             state.clone(),
             listener,
@@ -295,8 +301,10 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             Some(uplink),
             async move {
                 tokio::select! {
-                    _ = stop_rx => {}
-                    () = crate::daemon::shutdown_signal() => {}
+                    // `quit` (or the end of --applicants); not the console going away at the end of standard input.
+                    Ok(()) = stop_rx => {}
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = int.recv() => tracing::info!("SIGINT: stopping"),
                 }
             },
         ));

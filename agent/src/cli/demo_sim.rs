@@ -16,7 +16,6 @@ use tamga_sim::mrz_reader::MrzReaderEmulator;
 use tamga_sim::passports::{PassportKind, td3};
 use tamga_sim::ptp_camera::SimCamera;
 use tamga_sim::zfm::ZfmEmulator;
-use tokio::io::AsyncBufReadExt;
 
 /// What the applicant does at the next finger request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +299,29 @@ simulator commands (one per line):
   quit                               stop the demo
 ";
 
+/// Standard input's lines, read on a thread of its own that nobody waits for. A read blocked on a terminal or an
+/// open pipe cannot be cancelled; `tokio::io::stdin` runs it on the runtime's blocking pool, which the runtime's
+/// shutdown waits for, so SIGTERM or Ctrl-C stopped the demo only at the next line typed. The process ends under
+/// this thread instead.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let reader = std::thread::Builder::new()
+        .name("demo-console".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { return };
+                if tx.blocking_send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = reader {
+        tracing::warn!(error = %e, "no thread for the simulator console; standard input is not read");
+    }
+    rx
+}
+
 /// Reads console commands from standard input until `quit` or its end; answers on standard output.
 pub async fn console(
     sim: Arc<SimApplicant>,
@@ -307,8 +329,8 @@ pub async fn console(
     outbox: Arc<std::sync::Mutex<crate::outbox::Outbox>>,
     quit: tokio::sync::oneshot::Sender<()>,
 ) {
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut lines = stdin_lines();
+    while let Some(line) = lines.recv().await {
         let line = line.trim();
         if line == "quit" {
             let _ = quit.send(());
