@@ -124,7 +124,7 @@ pub fn from_config(cfg: &StationConfig, api_addr: SocketAddr) -> anyhow::Result<
     }
     let central_point =
         tamga_bundle::pki::cert_info(&tamga_bundle::pki::certs_from_pem(&central)?[0])?.public_point;
-    std::fs::create_dir_all(&cfg.paths.data_dir)?;
+    // The outbox creates the data folder (0700) and keeps it private.
     let outbox = Outbox::open(&cfg.paths.data_dir, cfg.outbox.reserve_bytes)?;
     let mut devices = Devices {
         health_every: Some(Duration::from_secs(10)),
@@ -304,19 +304,16 @@ pub async fn report_start(cfg: &StationConfig, state: &ApiState, uplink: &Uplink
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Catches SIGTERM and SIGINT from now on (a signal that comes right after the start, before anything awaits the
+/// future, still stops the agent gracefully); the future resolves at the first of them.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: stopping"),
+            _ = int.recv() => info!("SIGINT: stopping"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
-    info!("shutdown requested");
+    })
 }

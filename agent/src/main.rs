@@ -84,6 +84,7 @@ fn run_daemon(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let cfg = tamga_agent::station::StationConfig::load(config)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
+        let stop = tamga_agent::daemon::shutdown_signal().context("catching SIGTERM and SIGINT")?;
         let listener = tokio::net::TcpListener::bind(cfg.api.listen)
             .await
             .with_context(|| {
@@ -97,14 +98,7 @@ fn run_daemon(config: &std::path::Path) -> anyhow::Result<ExitCode> {
             let (cfg, state, uplink) = (cfg.clone(), state.clone(), uplink.clone());
             tokio::spawn(async move { tamga_agent::daemon::report_start(&cfg, &state, &uplink).await })
         };
-        tamga_agent::daemon::serve(
-            state,
-            listener,
-            cfg.api.max_body_bytes,
-            Some(uplink),
-            tamga_agent::daemon::shutdown_signal(),
-        )
-        .await?;
+        tamga_agent::daemon::serve(state, listener, cfg.api.max_body_bytes, Some(uplink), stop).await?;
         report.abort();
         Ok(ExitCode::SUCCESS)
     })

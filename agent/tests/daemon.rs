@@ -204,6 +204,32 @@ fn tamga_run_says_at_start_what_it_found() {
         assert!(lines[0].contains("WARN"), "{}", lines[0]);
     }
     assert!(text.contains(&format!("https://127.0.0.1:{dead}")), "{text}");
+    // SIGTERM stops it gracefully, with exit status 0.
+    let pid = daemon.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tamga run did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("SIGTERM: stopping") && text.contains("stopped"),
+        "{text}"
+    );
 }
 
 /// The page and the API answer on the address they are configured on, whatever loopback address or port it is:

@@ -291,9 +291,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         // SIGTERM and SIGINT are caught from here on, before the page's address is printed: a signal that comes
         // before the server first polls its shutdown future still stops it cleanly.
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("catching SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("catching SIGINT")?;
+        let signals = crate::daemon::shutdown_signal().context("catching SIGTERM and SIGINT")?;
         let server = tokio::spawn(crate::daemon::serve(
             state.clone(),
             listener,
@@ -303,8 +301,7 @@ pub fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
                 tokio::select! {
                     // `quit` (or the end of --applicants); not the console going away at the end of standard input.
                     Ok(()) = stop_rx => {}
-                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-                    _ = int.recv() => tracing::info!("SIGINT: stopping"),
+                    () = signals => {}
                 }
             },
         ));
