@@ -85,9 +85,15 @@ fn handed_key(body: &[u8]) -> Option<&str> {
 }
 
 /// `POST /`: the page, with the handed-over key in the document for the page to take (see the module documentation).
-async fn handover(body: axum::body::Bytes) -> Response {
+/// Only a handover file may hand a key over: a form posted from a file has the Origin `null` (or none); one posted
+/// by a web site names the site, and its key is ignored (a site cannot put a key of its choosing into the
+/// operator's tab).
+async fn handover(headers_in: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
     let page = INDEX.1;
-    let page = match handed_key(&body) {
+    let from_a_file = headers_in
+        .get(header::ORIGIN)
+        .is_none_or(|o| o.as_bytes() == b"null");
+    let page = match handed_key(&body).filter(|_| from_a_file) {
         Some(key) => page.replacen(
             "<head>\n",
             &format!("<head>\n<meta name=\"tamga-key\" content=\"{key}\">\n"),

@@ -181,6 +181,18 @@ fn assert_handover(s: &Station, launched: &Path) {
             .await
             .unwrap();
         assert!(page.contains("app.js") && !page.contains("tamga-key"));
+        // A web site posting a key of its choosing (its Origin is named) does not get it into the page; a handover
+        // file's form (Origin `null`) does.
+        for (origin, taken) in [("http://evil.example", false), ("null", true)] {
+            let r = http
+                .post(format!("http://{listen}/"))
+                .header("origin", origin)
+                .body(format!("token={KEY}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.text().await.unwrap().contains("tamga-key"), taken, "{origin}");
+        }
         // Whatever else is posted is not put into the page.
         let r = http
             .post(format!("http://{listen}/"))
