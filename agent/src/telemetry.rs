@@ -120,7 +120,7 @@ impl Drop for StreamSlot {
 impl Default for Telemetry {
     fn default() -> Self {
         Telemetry {
-            events: broadcast::channel(256).0,
+            events: broadcast::channel(1024).0,
             closing: watch::channel(false).0,
             requests: Mutex::default(),
             sessions: Mutex::default(),

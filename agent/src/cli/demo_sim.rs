@@ -188,6 +188,9 @@ impl SimApplicant {
                     (p.fingers.pop_front().unwrap_or(FingerKind::Good), p.applicants)
                 };
                 let mut spec = FingerSpec::good(n, pos.code(), 256, 288, 500);
+                // Each capture starts with an empty glass, even when the applicant's lift after the previous one
+                // was missed (a watcher too slow under load misses events).
+                self.zfm.lift_finger();
                 match kind {
                     FingerKind::Absent => return,
                     FingerKind::Partial => spec.contact = 0.08,
