@@ -26,10 +26,60 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use store::Storage;
 use tamga_bundle::{BundleError, pki, receipt};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
+
+/// Why the receiver cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CentralError {
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("the central key: {0}")]
+    Key(String),
+    #[error("certificates: {0}")]
+    Certificate(#[from] BundleError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Limits and policies of a running receiver; `Options::default()` is what the binary uses unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A TCP connection that has not completed its TLS handshake in this time is closed.
+    pub handshake_timeout: Duration,
+    /// Open connections at most (handshaking or established); beyond it new connections wait in the backlog.
+    pub max_connections: usize,
+    /// Uploads read and verified at once; the others wait (before their body is read).
+    pub max_concurrent_verifications: usize,
+    /// At most one warning per interval for refused handshakes (and accept errors); the rest are counted.
+    pub refusal_log_interval: Duration,
+    /// When the configured revocation list file does not exist: `false` (the default) refuses uploads, `true`
+    /// counts it as empty.
+    pub revocation_list_may_be_absent: bool,
+    /// A plain-HTTP listener for `/metrics` and `/healthz` (keep it on loopback or an operations network).
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            max_concurrent_verifications: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            refusal_log_interval: Duration::from_secs(60),
+            revocation_list_may_be_absent: false,
+            metrics_listen: None,
+        }
+    }
+}
 
 /// What the receiver needs.
 #[derive(Debug, Clone)]
@@ -285,25 +335,29 @@ async fn metrics(State(s): State<Arc<Inner>>) -> String {
 }
 
 /// Builds the TLS configuration: the central identity, and client certificates required, verified to the root.
-pub fn tls_config(config: &CentralConfig) -> anyhow::Result<rustls::ServerConfig> {
+pub fn tls_config(config: &CentralConfig) -> Result<rustls::ServerConfig, CentralError> {
+    let tls = |e: rustls::Error| CentralError::Tls(e.to_string());
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for der in pki::certs_from_pem(&config.client_ca_pem)? {
-        roots.add(CertificateDer::from(der))?;
+        roots.add(CertificateDer::from(der)).map_err(tls)?;
     }
     let verifier =
         rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()?;
+            .build()
+            .map_err(|e| CentralError::Tls(e.to_string()))?;
     let chain: Vec<CertificateDer<'static>> = pki::certs_from_pem(&config.cert_pem)?
         .into_iter()
         .map(CertificateDer::from)
         .collect();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki::pkcs8_from_pem(&config.key_pem)?));
     let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_safe_default_protocol_versions()
+        .map_err(tls)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_single_cert(chain, key)
+        .map_err(tls)?;
     Ok(cfg)
 }
 
@@ -311,6 +365,8 @@ pub fn tls_config(config: &CentralConfig) -> anyhow::Result<rustls::ServerConfig
 #[derive(Debug)]
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (plain HTTP), when [`Options::metrics_listen`] asked for it.
+    pub metrics_addr: Option<SocketAddr>,
     pub task: tokio::task::JoinHandle<()>,
 }
 
@@ -322,16 +378,36 @@ impl Running {
     }
 }
 
-/// Starts serving on `listener` with `store`.
+/// Starts serving on `listener` with `store` and [`Options::default`], except that an absent revocation list file
+/// counts as empty (the embedded receiver of `tamga demo` and of tests, which create the file only to revoke).
 pub fn start(
     config: CentralConfig,
     store: Box<dyn Storage>,
     listener: TcpListener,
-) -> anyhow::Result<Running> {
+) -> Result<Running, CentralError> {
+    let options = Options {
+        revocation_list_may_be_absent: true,
+        ..Options::default()
+    };
+    start_with(config, options, store, listener)
+}
+
+/// Starts serving on `listener` with `store` and `options`.
+pub fn start_with(
+    config: CentralConfig,
+    options: Options,
+    store: Box<dyn Storage>,
+    listener: TcpListener,
+) -> Result<Running, CentralError> {
+    let _ = &options;
     let tls = Arc::new(tls_config(&config)?);
-    let central_secret = p256::SecretKey::from_pkcs8_pem(&config.key_pem)?;
+    let central_secret =
+        p256::SecretKey::from_pkcs8_pem(&config.key_pem).map_err(|e| CentralError::Key(e.to_string()))?;
     let central_pkcs8 = pki::pkcs8_from_pem(&config.key_pem)?;
-    let root_der = pki::certs_from_pem(&config.client_ca_pem)?.remove(0);
+    let root_der = pki::certs_from_pem(&config.client_ca_pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CentralError::Tls("the client CA file holds no certificate".into()))?;
     let max_body = config.max_body_bytes;
     let inner = Arc::new(Inner {
         config,
@@ -349,7 +425,10 @@ pub fn start(
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(inner);
-    let addr = listener.local_addr()?;
+    let addr = listener.local_addr().map_err(|source| CentralError::Io {
+        context: "the listener's address".into(),
+        source,
+    })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let task = tokio::spawn(async move {
         // The connections belong to the accept loop: aborting `Running::task` closes them too.
@@ -388,5 +467,9 @@ pub fn start(
             });
         }
     });
-    Ok(Running { addr, task })
+    Ok(Running {
+        addr,
+        metrics_addr: None,
+        task,
+    })
 }
