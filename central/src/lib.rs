@@ -13,6 +13,7 @@
 //! certificate revoked or not the signing station, 413 body too large, 422 the bundle fails verification (the
 //! station must not retry it), 500 storage failure (retry).
 
+mod serve;
 pub mod store;
 
 use axum::Router;
@@ -100,6 +101,12 @@ pub struct CentralConfig {
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub accepted: AtomicU64,
+    /// TLS handshakes that failed (no or a bad certificate, not TLS at all).
+    pub handshakes_refused: AtomicU64,
+    /// Connections closed because their TLS handshake did not complete in time.
+    pub handshakes_timed_out: AtomicU64,
+    /// Failed `accept` calls (the receiver backs off after each).
+    pub accept_errors: AtomicU64,
     pub duplicates: AtomicU64,
     pub bytes: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -119,7 +126,7 @@ struct Inner {
     central_pkcs8: Vec<u8>,
     root_der: Vec<u8>,
     store: Box<dyn Storage>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     /// Serialises chain updates so two uploads of one station cannot race.
     chain_lock: tokio::sync::Mutex<()>,
 }
@@ -305,7 +312,7 @@ async fn get_station(State(s): State<Arc<Inner>>, UrlPath(id): UrlPath<String>) 
     }
 }
 
-async fn metrics(State(s): State<Arc<Inner>>) -> String {
+async fn metrics_text(State(s): State<Arc<Inner>>) -> String {
     let m = &s.metrics;
     let mut out = String::new();
     out.push_str("# TYPE tamga_central_bundles_accepted_total counter\n");
@@ -323,6 +330,19 @@ async fn metrics(State(s): State<Arc<Inner>>) -> String {
         "tamga_central_received_bytes_total {}\n",
         m.bytes.load(Ordering::Relaxed)
     ));
+    for (name, v) in [
+        ("tamga_central_handshakes_refused_total", &m.handshakes_refused),
+        (
+            "tamga_central_handshakes_timed_out_total",
+            &m.handshakes_timed_out,
+        ),
+        ("tamga_central_accept_errors_total", &m.accept_errors),
+    ] {
+        out.push_str(&format!(
+            "# TYPE {name} counter\n{name} {}\n",
+            v.load(Ordering::Relaxed)
+        ));
+    }
     out.push_str("# TYPE tamga_central_rejections_total counter\n");
     if let Ok(r) = m.rejected.lock() {
         for (reason, n) in r.iter() {
@@ -399,7 +419,6 @@ pub fn start_with(
     store: Box<dyn Storage>,
     listener: TcpListener,
 ) -> Result<Running, CentralError> {
-    let _ = &options;
     let tls = Arc::new(tls_config(&config)?);
     let central_secret =
         p256::SecretKey::from_pkcs8_pem(&config.key_pem).map_err(|e| CentralError::Key(e.to_string()))?;
@@ -409,20 +428,21 @@ pub fn start_with(
         .next()
         .ok_or_else(|| CentralError::Tls("the client CA file holds no certificate".into()))?;
     let max_body = config.max_body_bytes;
+    let metrics = Arc::new(Metrics::default());
     let inner = Arc::new(Inner {
         config,
         central_secret,
         central_pkcs8,
         root_der,
         store,
-        metrics: Metrics::default(),
+        metrics: metrics.clone(),
         chain_lock: tokio::sync::Mutex::new(()),
     });
     let app = Router::new()
         .route("/v1/bundles", post(post_bundle))
         .route("/v1/stations/{id}", get(get_station))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(inner);
     let addr = listener.local_addr().map_err(|source| CentralError::Io {
@@ -430,43 +450,14 @@ pub fn start_with(
         source,
     })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let task = tokio::spawn(async move {
-        // The connections belong to the accept loop: aborting `Running::task` closes them too.
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            let Ok((tcp, peer)) = listener.accept().await else {
-                continue;
-            };
-            while connections.try_join_next().is_some() {}
-            let acceptor = acceptor.clone();
-            let app = app.clone();
-            connections.spawn(async move {
-                let tls = match acceptor.accept(tcp).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        warn!(%peer, error = %e, "TLS handshake refused");
-                        return;
-                    }
-                };
-                let cert = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| c.as_ref().to_vec());
-                let svc =
-                    hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(ClientCert(cert.clone()));
-                        let app = app.clone();
-                        async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }
-                    });
-                let io = hyper_util::rt::TokioIo::new(tls);
-                let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(io, svc)
-                    .await;
-            });
-        }
+    let limits = Arc::new(serve::Limits {
+        handshake_timeout: options.handshake_timeout,
+        max_connections: options.max_connections,
+        refusals: serve::RateLimit::new(options.refusal_log_interval),
+        accept_errors: serve::RateLimit::new(options.refusal_log_interval),
     });
+    // Aborting `Running::task` drops the accept loop, which owns (and so closes) every connection.
+    let task = tokio::spawn(serve::accept_loop(listener, acceptor, app, limits, metrics));
     Ok(Running {
         addr,
         metrics_addr: None,

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,8 +23,18 @@ struct Args {
     /// Revoked station certificates: SHA-256 fingerprints of the DER, one per line.
     #[arg(long)]
     revoked: Option<PathBuf>,
+    /// Largest accepted bundle (bytes).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Seconds a new connection has to complete its TLS handshake before it is closed.
+    #[arg(long, default_value_t = 10)]
+    handshake_timeout_secs: u64,
+    /// Open connections at most; beyond it new connections wait in the kernel's backlog.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// At most one warning per this many seconds for refused or timed-out handshakes (all are counted in /metrics).
+    #[arg(long, default_value_t = 60)]
+    refusal_log_interval_secs: u64,
 }
 
 #[tokio::main]
@@ -47,7 +58,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .with_context(|| format!("binding {}", a.listen))?;
-    let running = tamga_central::start(config, Box::new(store), listener)?;
+    let options = tamga_central::Options {
+        handshake_timeout: Duration::from_secs(a.handshake_timeout_secs.max(1)),
+        max_connections: a.max_connections.max(1),
+        refusal_log_interval: Duration::from_secs(a.refusal_log_interval_secs),
+        ..tamga_central::Options::default()
+    };
+    let running = tamga_central::start_with(config, options, Box::new(store), listener)?;
     tracing::info!(addr = %running.addr, "tamga-central listening (mutual TLS)");
     tokio::signal::ctrl_c().await?;
     Ok(())
