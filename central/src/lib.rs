@@ -13,6 +13,7 @@
 //! certificate revoked or not the signing station, 413 body too large, 422 the bundle fails verification (the
 //! station must not retry it), 500 storage failure (retry).
 
+pub mod revocation;
 mod serve;
 pub mod store;
 
@@ -24,14 +25,14 @@ use axum::routing::{get, post};
 use p256::pkcs8::DecodePrivateKey;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::Storage;
 use tamga_bundle::{BundleError, pki, receipt};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Why the receiver cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,8 @@ pub enum CentralError {
     Key(String),
     #[error("certificates: {0}")]
     Certificate(#[from] BundleError),
+    #[error(transparent)]
+    Revocation(#[from] revocation::RevocationError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -121,12 +124,14 @@ impl Metrics {
 }
 
 struct Inner {
-    config: CentralConfig,
     central_secret: p256::SecretKey,
     central_pkcs8: Vec<u8>,
     root_der: Vec<u8>,
     store: Box<dyn Storage>,
     metrics: Arc<Metrics>,
+    revocations: Option<revocation::RevocationList>,
+    /// Rate limit of the "revocation list unusable" error.
+    revocation_log: serve::RateLimit,
     /// Serialises chain updates so two uploads of one station cannot race.
     chain_lock: tokio::sync::Mutex<()>,
 }
@@ -147,15 +152,73 @@ fn fingerprint(der: &[u8]) -> String {
     tamga_bundle::b64::sha256_hex(der)
 }
 
-fn revoked(list: Option<&Path>, fp: &str) -> bool {
-    let Some(path) = list else { return false };
-    std::fs::read_to_string(path)
-        .map(|t| {
-            t.lines()
-                .map(|l| l.trim())
-                .any(|l| !l.starts_with('#') && l.eq_ignore_ascii_case(fp))
-        })
-        .unwrap_or(false)
+/// A client that passed the revocation check.
+#[derive(Debug)]
+struct Caller {
+    fingerprint: String,
+    common_name: String,
+}
+
+/// The client certificate of the connection, checked against the revocation list (off the async workers). An
+/// unreadable list refuses the request.
+async fn authorize(s: &Arc<Inner>, client: &ClientCert) -> Result<Caller, Response> {
+    let Some(cert) = client.0.clone() else {
+        s.metrics.reject("no_client_certificate");
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            "no_client_certificate",
+            "a station certificate is required".into(),
+        ));
+    };
+    let s2 = s.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let fp = fingerprint(&cert);
+        let revoked = match &s2.revocations {
+            Some(list) => list.is_revoked(&fp),
+            None => Ok(false),
+        };
+        let cn = pki::cert_info(&cert).map(|i| i.common_name).unwrap_or_default();
+        (fp, cn, revoked)
+    })
+    .await;
+    let Ok((fp, cn, revoked)) = checked else {
+        return Err(json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the revocation check failed".into(),
+        ));
+    };
+    match revoked {
+        Ok(false) => Ok(Caller {
+            fingerprint: fp,
+            common_name: cn,
+        }),
+        Ok(true) => {
+            s.metrics.reject("revoked");
+            warn!(fingerprint = %fp, station = %cn, "refused: revoked station certificate");
+            Err(json_error(
+                StatusCode::FORBIDDEN,
+                "revoked",
+                format!("station certificate {fp} is revoked"),
+            ))
+        }
+        Err(e) => {
+            s.metrics.reject("revocation_list_unavailable");
+            if let Some(suppressed) = s.revocation_log.allow() {
+                error!(error = %e, suppressed, "refusing station requests: the revocation list is unusable");
+            }
+            let mut r = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "revocation_list_unavailable",
+                e.to_string(),
+            );
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("60"),
+            );
+            Err(r)
+        }
+    }
 }
 
 async fn post_bundle(
@@ -163,25 +226,12 @@ async fn post_bundle(
     Extension(client): Extension<ClientCert>,
     body: String,
 ) -> Response {
-    let Some(cert) = client.0 else {
-        s.metrics.reject("no_client_certificate");
-        return json_error(
-            StatusCode::FORBIDDEN,
-            "no_client_certificate",
-            "a station certificate is required".into(),
-        );
+    let caller = match authorize(&s, &client).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
-    let fp = fingerprint(&cert);
-    if revoked(s.config.revocation_list.as_deref(), &fp) {
-        s.metrics.reject("revoked");
-        warn!(fingerprint = %fp, "rejected: revoked station certificate");
-        return json_error(
-            StatusCode::FORBIDDEN,
-            "revoked",
-            format!("station certificate {fp} is revoked"),
-        );
-    }
-    let client_cn = pki::cert_info(&cert).map(|i| i.common_name).unwrap_or_default();
+    tracing::debug!(fingerprint = %caller.fingerprint, station = %caller.common_name, "upload authorized");
+    let client_cn = caller.common_name;
     s.metrics.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
     if body.trim().split('.').count() != 5 {
         s.metrics.reject("not_a_bundle");
@@ -429,13 +479,21 @@ pub fn start_with(
         .ok_or_else(|| CentralError::Tls("the client CA file holds no certificate".into()))?;
     let max_body = config.max_body_bytes;
     let metrics = Arc::new(Metrics::default());
+    let revocations = match &config.revocation_list {
+        Some(path) => Some(revocation::RevocationList::load(
+            path,
+            options.revocation_list_may_be_absent,
+        )?),
+        None => None,
+    };
     let inner = Arc::new(Inner {
-        config,
         central_secret,
         central_pkcs8,
         root_der,
         store,
         metrics: metrics.clone(),
+        revocations,
+        revocation_log: serve::RateLimit::new(options.refusal_log_interval),
         chain_lock: tokio::sync::Mutex::new(()),
     });
     let app = Router::new()

@@ -20,7 +20,9 @@ struct Args {
     store: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: String,
-    /// Revoked station certificates: SHA-256 fingerprints of the DER, one per line.
+    /// Revoked station certificates: SHA-256 fingerprints of the DER, one per line (`#` comments). It must exist
+    /// and be valid at start (an empty file revokes nothing); while it is unreadable or invalid, station requests
+    /// are refused (503). Changes are picked up without a restart.
     #[arg(long)]
     revoked: Option<PathBuf>,
     /// Largest accepted bundle (bytes).

@@ -79,3 +79,68 @@ async fn refused_handshakes_are_logged_at_most_once_per_interval() {
         "one warning for 30 refused handshakes within the interval, got {warnings}:\n{text}"
     );
 }
+
+// ---- The revocation list fails closed ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_revocation_list_refuses_uploads_until_a_valid_one_replaces_it() {
+    let w = World::new();
+    let c = w.start(Options::default()).await;
+    let s = w.main_station();
+    let client = w.client(&s);
+    let port = c.addr.port();
+    let chain = s.chain(2);
+    assert_eq!(upload(&client, port, &chain[0].2).await.0, 201);
+    // The list replaced by a folder: uploads are refused (retryable), naming the file.
+    std::fs::remove_file(w.revoked()).unwrap();
+    std::fs::create_dir(w.revoked()).unwrap();
+    let (status, body) = upload(&client, port, &chain[1].2).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "revocation_list_unavailable", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked.txt"),
+        "{body}"
+    );
+    // A file that is not a revocation list is refused the same way.
+    std::fs::remove_dir(w.revoked()).unwrap();
+    std::fs::write(w.revoked(), "this is not a fingerprint\n").unwrap();
+    let (status, body) = upload(&client, port, &chain[1].2).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("revocation_list_unavailable")),
+        "{body}"
+    );
+    // A valid replacement is picked up at once: first one that revokes this station, then an empty one.
+    std::fs::write(w.revoked(), format!("# lost\n{}\n", s.fingerprint())).unwrap();
+    let (status, body) = upload(&client, port, &chain[1].2).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("revoked")), "{body}");
+    std::fs::write(w.revoked(), "").unwrap();
+    let (status, body) = upload(&client, port, &chain[1].2).await;
+    assert_eq!(status, 201, "{body}");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn start_refuses_an_invalid_or_absent_revocation_list() {
+    let w = World::new();
+    let start = |options: Options| {
+        let store = tamga_central::store::FsStore::new(&w.store_dir()).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        tamga_central::start_with(w.config(), options, Box::new(store), listener)
+    };
+    std::fs::write(w.revoked(), "# revoked\nabc123\n").unwrap();
+    let e = start(Options::default()).unwrap_err().to_string();
+    assert!(e.contains("revoked.txt") && e.contains("line 2"), "{e}");
+    std::fs::remove_file(w.revoked()).unwrap();
+    let e = start(Options::default()).unwrap_err().to_string();
+    assert!(e.contains("revoked.txt"), "{e}");
+    // Unless told that an absent list is an empty one (the embedded receiver of the demo and tests).
+    let c = start(Options {
+        revocation_list_may_be_absent: true,
+        ..Options::default()
+    })
+    .unwrap();
+    c.stop().await;
+}
