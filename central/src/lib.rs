@@ -44,6 +44,10 @@ pub enum CentralError {
     Key(String),
     #[error("certificates: {0}")]
     Certificate(#[from] BundleError),
+    #[error(
+        "the central key {path} can be read or changed by others (mode {mode:03o}): run `chmod 600 {path}` (and make the receiver's user its owner)"
+    )]
+    KeyPermissions { path: PathBuf, mode: u32 },
     #[error(transparent)]
     Revocation(#[from] revocation::RevocationError),
     #[error("{context}: {source}")]
@@ -342,7 +346,26 @@ async fn post_bundle(
         .into_response()
 }
 
-async fn get_station(State(s): State<Arc<Inner>>, UrlPath(id): UrlPath<String>) -> Response {
+async fn get_station(
+    State(s): State<Arc<Inner>>,
+    Extension(client): Extension<ClientCert>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let caller = match authorize(&s, &client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if caller.common_name != id {
+        s.metrics.reject("not_your_station");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "not_your_station",
+            format!(
+                "connected as station `{}`: a station reads its own chain only",
+                caller.common_name
+            ),
+        );
+    }
     match s.store.station(&id) {
         Ok(i) if i.bundles == 0 => json_error(
             StatusCode::NOT_FOUND,
@@ -431,6 +454,27 @@ pub fn tls_config(config: &CentralConfig) -> Result<rustls::ServerConfig, Centra
     Ok(cfg)
 }
 
+/// Reads a private key file, refusing one that group or others can read or write (it must be 0600 or stricter).
+pub fn read_private_key(path: &std::path::Path) -> Result<String, CentralError> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let io = |source| CentralError::Io {
+        context: format!("reading {}", path.display()),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mode = f.metadata().map_err(io)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CentralError::KeyPermissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let mut pem = String::new();
+    f.read_to_string(&mut pem).map_err(io)?;
+    Ok(pem)
+}
+
 /// A running receiver.
 #[derive(Debug)]
 pub struct Running {
@@ -500,8 +544,33 @@ pub fn start_with(
         .route("/v1/bundles", post(post_bundle))
         .route("/v1/stations/{id}", get(get_station))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(max_body))
+        .with_state(inner.clone());
+    // Metrics are for operators, not stations: a listener of their own (plain HTTP; bind it to loopback or an
+    // operations network).
+    let metrics_listener = match options.metrics_listen {
+        Some(at) => {
+            let l = std::net::TcpListener::bind(at)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(TcpListener::from_std)
+                .map_err(|source| CentralError::Io {
+                    context: format!("binding the metrics listener {at}"),
+                    source,
+                })?;
+            Some(l)
+        }
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr().map_err(|source| CentralError::Io {
+            context: "the metrics listener's address".into(),
+            source,
+        })?),
+        None => None,
+    };
+    let metrics_app = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok" }))
         .with_state(inner);
     let addr = listener.local_addr().map_err(|source| CentralError::Io {
         context: "the listener's address".into(),
@@ -515,10 +584,18 @@ pub fn start_with(
         accept_errors: serve::RateLimit::new(options.refusal_log_interval),
     });
     // Aborting `Running::task` drops the accept loop, which owns (and so closes) every connection.
-    let task = tokio::spawn(serve::accept_loop(listener, acceptor, app, limits, metrics));
+    let task = tokio::spawn(async move {
+        let stations = serve::accept_loop(listener, acceptor, app, limits, metrics);
+        match metrics_listener {
+            Some(l) => {
+                tokio::join!(stations, serve::plain_loop(l, metrics_app));
+            }
+            None => stations.await,
+        }
+    });
     Ok(Running {
         addr,
-        metrics_addr: None,
+        metrics_addr,
         task,
     })
 }

@@ -34,6 +34,10 @@ struct Args {
     /// Open connections at most; beyond it new connections wait in the kernel's backlog.
     #[arg(long, default_value_t = 512)]
     max_connections: usize,
+    /// Where `/metrics` (Prometheus text) and `/healthz` are served, plain HTTP; stations cannot read them on the
+    /// mutual-TLS listener. `off` serves no metrics.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    metrics_listen: String,
     /// At most one warning per this many seconds for refused or timed-out handshakes (all are counted in /metrics).
     #[arg(long, default_value_t = 60)]
     refusal_log_interval_secs: u64,
@@ -51,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let config = tamga_central::CentralConfig {
         cert_pem: read("central.pem")?,
-        key_pem: read("central.key")?,
+        key_pem: tamga_central::read_private_key(&a.certs.join("central.key"))?,
         client_ca_pem: read("root-ca.pem")?,
         revocation_list: a.revoked,
         max_body_bytes: a.max_body_bytes,
@@ -64,10 +68,17 @@ async fn main() -> anyhow::Result<()> {
         handshake_timeout: Duration::from_secs(a.handshake_timeout_secs.max(1)),
         max_connections: a.max_connections.max(1),
         refusal_log_interval: Duration::from_secs(a.refusal_log_interval_secs),
+        metrics_listen: match a.metrics_listen.as_str() {
+            "off" => None,
+            at => Some(
+                at.parse()
+                    .with_context(|| format!("--metrics-listen {at}: not an address"))?,
+            ),
+        },
         ..tamga_central::Options::default()
     };
     let running = tamga_central::start_with(config, options, Box::new(store), listener)?;
-    tracing::info!(addr = %running.addr, "tamga-central listening (mutual TLS)");
+    tracing::info!(addr = %running.addr, metrics = ?running.metrics_addr, "tamga-central listening (mutual TLS)");
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

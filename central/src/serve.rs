@@ -148,6 +148,48 @@ pub(crate) async fn accept_loop<L: Accept>(
     }
 }
 
+/// Connections of the plain-HTTP operations listener at once.
+const PLAIN_CONNECTIONS: usize = 32;
+
+/// Serves `app` over plain HTTP (the operations listener: `/metrics`, `/healthz`) until aborted, with a small
+/// connection cap, back-off on accept errors and a read timeout for request headers.
+pub(crate) async fn plain_loop(listener: tokio::net::TcpListener, app: Router) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(PLAIN_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    let mut backoff = Duration::ZERO;
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let io = match listener.accept().await {
+            Ok((io, _)) => {
+                backoff = Duration::ZERO;
+                io
+            }
+            Err(_) => {
+                backoff = (backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+                drop(slot);
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        while connections.try_join_next().is_some() {}
+        let app = app.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }
+            });
+            let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            b.http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10));
+            let _ = b.serve_connection(hyper_util::rt::TokioIo::new(io), svc).await;
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
 mod common;
 
-use common::{World, upload};
+use common::{World, station_status, upload};
 use std::time::Duration;
 use tamga_central::Options;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -143,4 +143,112 @@ async fn start_refuses_an_invalid_or_absent_revocation_list() {
     })
     .unwrap();
     c.stop().await;
+}
+
+// ---- Who may read what ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_reads_only_its_own_chain() {
+    let w = World::new();
+    let c = w.start(Options::default()).await;
+    let port = c.addr.port();
+    let w05 = w.main_station();
+    let w06 = w.station("KZ-ALA-001-W06");
+    let (_, _, jwe) = w05.bundle(tamga_bundle::manifest::GENESIS, 1, 1000);
+    assert_eq!(upload(&w.client(&w05), port, &jwe).await.0, 201);
+    let (status, body) = station_status(&w.client(&w06), port, &w05.id).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not_your_station")),
+        "{body}"
+    );
+    let (status, body) = station_status(&w.client(&w05), port, &w05.id).await;
+    assert_eq!((status, body["bundles"].as_u64()), (200, Some(1)), "{body}");
+    // Revoked, it cannot read its own chain either.
+    std::fs::write(w.revoked(), format!("{}\n", w05.fingerprint())).unwrap();
+    let (status, body) = station_status(&w.client(&w05), port, &w05.id).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("revoked")), "{body}");
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_their_own_listener_not_to_stations() {
+    let w = World::new();
+    let c = w
+        .start(Options {
+            metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Options::default()
+        })
+        .await;
+    let s = w.main_station();
+    let client = w.client(&s);
+    let (_, _, jwe) = s.bundle(tamga_bundle::manifest::GENESIS, 1, 1000);
+    assert_eq!(upload(&client, c.addr.port(), &jwe).await.0, 201);
+    let r = client
+        .get(format!("https://localhost:{}/metrics", c.addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "stations do not read the metrics");
+    let addr = c.metrics_addr.expect("a metrics listener");
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("tamga_central_bundles_accepted_total 1"), "{text}");
+    c.stop().await;
+}
+
+/// The binary with a certificate directory whose `central.key` has `mode`: (exited with failure, output).
+fn run_binary_with_key_mode(mode: u32) -> (Option<bool>, String) {
+    use std::io::{BufRead, Read};
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let certs = w.dir.path().join("pki");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::write(certs.join("central.pem"), &w.pki.central).unwrap();
+    std::fs::write(certs.join("root-ca.pem"), &w.pki.root_ca).unwrap();
+    std::fs::write(certs.join("central.key"), &w.pki.central_key).unwrap();
+    std::fs::set_permissions(certs.join("central.key"), std::fs::Permissions::from_mode(mode)).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tamga-central"))
+        .args(["--certs", certs.to_str().unwrap(), "--store"])
+        .arg(w.store_dir())
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Either it exits, or it logs that it listens (then it is stopped).
+    let stdout = child.stdout.take().unwrap();
+    let mut listening = false;
+    for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line.contains("listening") {
+            listening = true;
+            break;
+        }
+    }
+    if listening {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        return (None, String::new());
+    }
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (Some(!status.success()), err)
+}
+
+#[test]
+fn a_central_key_others_can_read_is_refused_at_start_naming_the_fix() {
+    let (failed, err) = run_binary_with_key_mode(0o644);
+    assert_eq!(
+        failed,
+        Some(true),
+        "the receiver started with a world-readable key"
+    );
+    assert!(err.contains("central.key") && err.contains("chmod 600"), "{err}");
+    let (failed, err) = run_binary_with_key_mode(0o600);
+    assert_eq!(failed, None, "a 0600 key is accepted: {err}");
 }
