@@ -18,7 +18,7 @@ mod serve;
 pub mod store;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, State};
+use axum::extract::{Extension, Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,7 +32,7 @@ use std::time::Duration;
 use store::Storage;
 use tamga_bundle::{BundleError, pki, receipt};
 use tokio::net::TcpListener;
-use tracing::{error, info, warn};
+use tracing::{Instrument as _, error, info, warn};
 
 /// Why the receiver cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +112,9 @@ pub struct Metrics {
     pub handshakes_refused: AtomicU64,
     /// Connections closed because their TLS handshake did not complete in time.
     pub handshakes_timed_out: AtomicU64,
+    /// Upload bodies held in memory now, and the most at once since start (bounded by the verification slots).
+    pub uploads_in_memory: AtomicU64,
+    pub uploads_in_memory_peak: AtomicU64,
     /// Failed `accept` calls (the receiver backs off after each).
     pub accept_errors: AtomicU64,
     pub duplicates: AtomicU64,
@@ -134,6 +137,9 @@ struct Inner {
     store: Box<dyn Storage>,
     metrics: Arc<Metrics>,
     revocations: Option<revocation::RevocationList>,
+    max_body_bytes: usize,
+    /// Upload bodies read and verified at once ([`Options::max_concurrent_verifications`]).
+    verifications: Arc<tokio::sync::Semaphore>,
     /// Rate limit of the "revocation list unusable" error.
     revocation_log: serve::RateLimit,
     /// Serialises chain updates so two uploads of one station cannot race.
@@ -225,120 +231,255 @@ async fn authorize(s: &Arc<Inner>, client: &ClientCert) -> Result<Caller, Respon
     }
 }
 
+/// A body held in memory: a verification slot (bounding memory) and the in-memory gauge, released on drop.
+struct InMemory {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl InMemory {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, metrics: Arc<Metrics>) -> InMemory {
+        let now = metrics.uploads_in_memory.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics.uploads_in_memory_peak.fetch_max(now, Ordering::Relaxed);
+        InMemory {
+            _permit: permit,
+            metrics,
+        }
+    }
+}
+
+impl Drop for InMemory {
+    fn drop(&mut self) {
+        self.metrics.uploads_in_memory.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A bundle that opened and verified, as much of it as storing needs.
+struct Received {
+    station_id: String,
+    bundle_id: String,
+    previous: String,
+    digest: String,
+    items: usize,
+    /// The sealed bundle as received (not copied).
+    body: axum::body::Bytes,
+    _in_memory: InMemory,
+}
+
+fn verification_layer(e: &BundleError) -> &'static str {
+    match e {
+        BundleError::Envelope(_) => "envelope",
+        BundleError::Archive(_) => "archive",
+        BundleError::Manifest(_) => "manifest",
+        BundleError::Signature(_) => "signature",
+        BundleError::Certificate(_) => "certificate",
+        BundleError::Item { .. } => "item",
+        BundleError::Structure(_) => "structure",
+        _ => "other",
+    }
+}
+
+/// `POST /v1/bundles`: the revocation check on the connection's certificate first, then (holding one of the
+/// verification slots) the body, read up to the limit, then verification off the async workers, then storage.
 async fn post_bundle(
     State(s): State<Arc<Inner>>,
     Extension(client): Extension<ClientCert>,
-    body: String,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> Response {
     let caller = match authorize(&s, &client).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    tracing::debug!(fingerprint = %caller.fingerprint, station = %caller.common_name, "upload authorized");
-    let client_cn = caller.common_name;
-    s.metrics.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-    if body.trim().split('.').count() != 5 {
-        s.metrics.reject("not_a_bundle");
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "not_a_bundle",
-            "the body is not a JWE compact serialization".into(),
-        );
+    let span = tracing::info_span!(
+        "upload",
+        station = %caller.common_name,
+        fingerprint = %caller.fingerprint,
+        bytes = tracing::field::Empty,
+        bundle = tracing::field::Empty,
+    );
+    async move {
+        let received = match receive(&s, &caller, &headers, body).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        record(&s, received).await
     }
-    let now = time::OffsetDateTime::now_utc();
-    // Decryption and verification are CPU work: keep them off the async workers.
+    .instrument(span)
+    .await
+}
+
+async fn receive(
+    s: &Arc<Inner>,
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Received, Response> {
+    let too_large = || {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a bundle is at most {} bytes", s.max_body_bytes),
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.max_body_bytes as u64) {
+        s.metrics.reject("too_large");
+        return Err(too_large());
+    }
+    // Bodies in memory are bounded by the verification slots: wait for one before reading.
+    let Ok(permit) = s.verifications.clone().acquire_owned().await else {
+        return Err(json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the receiver is stopping".into(),
+        ));
+    };
+    let in_memory = InMemory::new(permit, s.metrics.clone());
+    let limited = http_body_util::Limited::new(body, s.max_body_bytes);
+    let bytes = match http_body_util::BodyExt::collect(limited).await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            s.metrics.reject("too_large");
+            return Err(too_large());
+        }
+        Err(e) => {
+            s.metrics.reject("body");
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "body",
+                format!("reading the body: {e}"),
+            ));
+        }
+    };
+    tracing::Span::current().record("bytes", bytes.len());
+    s.metrics.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Decryption and verification are CPU work: keep them off the async workers. The body is shared, not copied.
     let opened = {
-        let (s2, body2) = (s.clone(), body.clone());
+        let (s2, b2) = (s.clone(), bytes.clone());
         tokio::task::spawn_blocking(move || {
-            tamga_bundle::seal::open(&body2, &s2.central_secret, &s2.root_der, now.unix_timestamp())
+            let Ok(text) = std::str::from_utf8(&b2) else {
+                return None;
+            };
+            let text = text.trim();
+            if text.split('.').count() != 5 {
+                return None;
+            }
+            Some(
+                tamga_bundle::seal::open(text, &s2.central_secret, &s2.root_der, now).map(|v| {
+                    // Only what storing needs leaves this thread; the decrypted items are dropped here.
+                    (v.manifest, v.manifest_sha256, v.items.len())
+                }),
+            )
         })
         .await
     };
-    let Ok(opened) = opened else {
-        return json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "verification task failed".into(),
-        );
-    };
-    let verified = match opened {
-        Ok(v) => v,
-        Err(e) => {
-            let layer = match e {
-                BundleError::Envelope(_) => "envelope",
-                BundleError::Archive(_) => "archive",
-                BundleError::Manifest(_) => "manifest",
-                BundleError::Signature(_) => "signature",
-                BundleError::Certificate(_) => "certificate",
-                BundleError::Item { .. } => "item",
-                BundleError::Structure(_) => "structure",
-                _ => "other",
-            };
-            s.metrics.reject(layer);
-            warn!(station = %client_cn, error = %e, "rejected bundle");
-            return json_error(StatusCode::UNPROCESSABLE_ENTITY, layer, e.to_string());
+    let opened = match opened {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            s.metrics.reject("not_a_bundle");
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "not_a_bundle",
+                "the body is not a JWE compact serialization".into(),
+            ));
+        }
+        Err(_) => {
+            return Err(json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "verification task failed".into(),
+            ));
         }
     };
-    let m = &verified.manifest;
-    if m.station_id != client_cn {
+    let (manifest, digest, items) = match opened {
+        Ok(v) => v,
+        Err(e) => {
+            let layer = verification_layer(&e);
+            s.metrics.reject(layer);
+            warn!(error = %e, "rejected bundle");
+            return Err(json_error(StatusCode::UNPROCESSABLE_ENTITY, layer, e.to_string()));
+        }
+    };
+    tracing::Span::current().record("bundle", manifest.bundle_id.as_str());
+    if manifest.station_id != caller.common_name {
         s.metrics.reject("wrong_station");
-        return json_error(
+        return Err(json_error(
             StatusCode::FORBIDDEN,
             "wrong_station",
             format!(
-                "connected as station `{client_cn}` but the bundle is signed by `{}`",
-                m.station_id
+                "connected as station `{}` but the bundle is signed by `{}`",
+                caller.common_name, manifest.station_id
             ),
-        );
+        ));
     }
+    Ok(Received {
+        station_id: manifest.station_id,
+        bundle_id: manifest.bundle_id,
+        previous: manifest.previous_bundle_sha256,
+        digest,
+        items,
+        body: bytes,
+        _in_memory: in_memory,
+    })
+}
+
+/// Stores a verified bundle, its chain link and its receipt; a bundle stored before gets its receipt again.
+async fn record(s: &Arc<Inner>, r: Received) -> Response {
+    let now = time::OffsetDateTime::now_utc();
     let _chain = s.chain_lock.lock().await;
-    match s.store.receipt(&m.station_id, &m.bundle_id) {
-        Ok(Some(r)) => {
+    match s.store.receipt(&r.station_id, &r.bundle_id) {
+        Ok(Some(receipt)) => {
             s.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
             return (
                 StatusCode::OK,
-                axum::Json(serde_json::json!({"receipt": r, "duplicate": true})),
+                axum::Json(serde_json::json!({"receipt": receipt, "duplicate": true})),
             )
                 .into_response();
         }
         Ok(None) => {}
         Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
     }
-    let mut index = match s.store.station(&m.station_id) {
+    let mut index = match s.store.station(&r.station_id) {
         Ok(i) => i,
         Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
     };
-    index.station_id = m.station_id.clone();
+    index.station_id = r.station_id.clone();
     index.bundles += 1;
-    index.last_bundle_id = Some(m.bundle_id.clone());
+    index.last_bundle_id = Some(r.bundle_id.clone());
     index.links.push(store::Link {
-        bundle_id: m.bundle_id.clone(),
-        previous: m.previous_bundle_sha256.clone(),
-        digest: verified.manifest_sha256.clone(),
+        bundle_id: r.bundle_id.clone(),
+        previous: r.previous.clone(),
+        digest: r.digest.clone(),
     });
     for a in index.anomalies() {
-        if a.bundle_ids.contains(&m.bundle_id) {
-            warn!(station = %m.station_id, bundle = %m.bundle_id, kind = %a.kind, "hash chain anomaly (for now)");
+        if a.bundle_ids.contains(&r.bundle_id) {
+            warn!(kind = %a.kind, "hash chain anomaly (for now)");
         }
     }
-    let r = receipt::Receipt {
-        bundle_id: m.bundle_id.clone(),
-        station_id: m.station_id.clone(),
-        manifest_sha256: verified.manifest_sha256.clone(),
+    let receipt = receipt::Receipt {
+        bundle_id: r.bundle_id.clone(),
+        station_id: r.station_id.clone(),
+        manifest_sha256: r.digest.clone(),
         received_at: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-        storage_ref: s.store.reference(&m.station_id, &m.bundle_id),
+        storage_ref: s.store.reference(&r.station_id, &r.bundle_id),
     };
-    let signed = match receipt::sign(&r, &s.central_pkcs8) {
+    let signed = match receipt::sign(&receipt, &s.central_pkcs8) {
         Ok(j) => j,
         Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "receipt", e.to_string()),
     };
-    if let Err(e) = s.store.put(&m.station_id, &m.bundle_id, &body, &signed, &index) {
+    let text = String::from_utf8_lossy(&r.body);
+    if let Err(e) = s.store.put(&r.station_id, &r.bundle_id, &text, &signed, &index) {
         return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string());
     }
     s.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-    info!(station = %m.station_id, bundle = %m.bundle_id, items = verified.items.len(), "bundle stored");
+    info!(items = r.items, "bundle stored");
     (
         StatusCode::CREATED,
         axum::Json(serde_json::json!({"receipt": signed, "duplicate": false})),
@@ -413,6 +554,15 @@ async fn metrics_text(State(s): State<Arc<Inner>>) -> String {
     ] {
         out.push_str(&format!(
             "# TYPE {name} counter\n{name} {}\n",
+            v.load(Ordering::Relaxed)
+        ));
+    }
+    for (name, v) in [
+        ("tamga_central_uploads_in_memory", &m.uploads_in_memory),
+        ("tamga_central_uploads_in_memory_peak", &m.uploads_in_memory_peak),
+    ] {
+        out.push_str(&format!(
+            "# TYPE {name} gauge\n{name} {}\n",
             v.load(Ordering::Relaxed)
         ));
     }
@@ -537,6 +687,10 @@ pub fn start_with(
         store,
         metrics: metrics.clone(),
         revocations,
+        max_body_bytes: max_body,
+        verifications: Arc::new(tokio::sync::Semaphore::new(
+            options.max_concurrent_verifications.max(1),
+        )),
         revocation_log: serve::RateLimit::new(options.refusal_log_interval),
         chain_lock: tokio::sync::Mutex::new(()),
     });
@@ -544,7 +698,6 @@ pub fn start_with(
         .route("/v1/bundles", post(post_bundle))
         .route("/v1/stations/{id}", get(get_station))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(inner.clone());
     // Metrics are for operators, not stations: a listener of their own (plain HTTP; bind it to loopback or an
     // operations network).

@@ -28,6 +28,10 @@ struct Args {
     /// Largest accepted bundle (bytes).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Uploads read and verified at once (default: the number of CPUs). Each holds its body (up to
+    /// --max-body-bytes) in memory; further uploads wait for a slot before their body is read.
+    #[arg(long)]
+    max_concurrent_verifications: Option<usize>,
     /// Seconds a new connection has to complete its TLS handshake before it is closed.
     #[arg(long, default_value_t = 10)]
     handshake_timeout_secs: u64,
@@ -64,9 +68,14 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .with_context(|| format!("binding {}", a.listen))?;
+    let defaults = tamga_central::Options::default();
     let options = tamga_central::Options {
         handshake_timeout: Duration::from_secs(a.handshake_timeout_secs.max(1)),
         max_connections: a.max_connections.max(1),
+        max_concurrent_verifications: a
+            .max_concurrent_verifications
+            .unwrap_or(defaults.max_concurrent_verifications)
+            .max(1),
         refusal_log_interval: Duration::from_secs(a.refusal_log_interval_secs),
         metrics_listen: match a.metrics_listen.as_str() {
             "off" => None,
@@ -75,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("--metrics-listen {at}: not an address"))?,
             ),
         },
-        ..tamga_central::Options::default()
+        ..defaults
     };
     let running = tamga_central::start_with(config, options, Box::new(store), listener)?;
     tracing::info!(addr = %running.addr, metrics = ?running.metrics_addr, "tamga-central listening (mutual TLS)");

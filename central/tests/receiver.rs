@@ -252,3 +252,74 @@ fn a_central_key_others_can_read_is_refused_at_start_naming_the_fix() {
     let (failed, err) = run_binary_with_key_mode(0o600);
     assert_eq!(failed, None, "a 0600 key is accepted: {err}");
 }
+
+// ---- Memory: revocation before the body, bounded verifications ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_station_is_refused_before_its_body_is_read() {
+    let w = World::new();
+    let c = w.start(Options::default()).await;
+    let s = w.main_station();
+    std::fs::write(w.revoked(), format!("{}\n", s.fingerprint())).unwrap();
+    let mut t = w.tls(&s, c.addr.port()).await;
+    // Announce 8 MB and send none of it: the answer must not wait for the body.
+    t.write_all(b"POST /v1/bundles HTTP/1.1\r\nHost: localhost\r\nContent-Length: 8000000\r\n\r\n")
+        .await
+        .unwrap();
+    t.flush().await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(20), t.read(&mut buf))
+        .await
+        .expect("the receiver waited for the body of a revoked station")
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(head.contains("revoked"), "{head}");
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_hold_at_most_the_verification_slots_in_memory() {
+    let w = World::new();
+    let c = w
+        .start(Options {
+            max_concurrent_verifications: 2,
+            metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Options::default()
+        })
+        .await;
+    let port = c.addr.port();
+    // Eight stations upload a 2 MB bundle each, all at once.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let s = w.station(&format!("KZ-ALA-001-W{:02}", 10 + i));
+        let client = w.client(&s);
+        let (_, _, jwe) = s.bundle(tamga_bundle::manifest::GENESIS, i as u8, 2 << 20);
+        set.spawn(async move { upload(&client, port, &jwe).await });
+    }
+    while let Some(r) = set.join_next().await {
+        let (status, body) = r.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    let text = reqwest::get(format!("http://{}/metrics", c.metrics_addr.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(gauge("tamga_central_bundles_accepted_total"), 8);
+    let peak = gauge("tamga_central_uploads_in_memory_peak");
+    assert!(
+        (1..=2).contains(&peak),
+        "{peak} bodies in memory at once, 2 slots"
+    );
+    assert_eq!(gauge("tamga_central_uploads_in_memory"), 0);
+    c.stop().await;
+}
