@@ -1,17 +1,29 @@
 //! The Tamga reference central receiver.
 //!
 //! HTTPS (rustls) requiring client certificates that chain to the station CA's root, with a revocation list of
-//! station certificates (SHA-256 fingerprints, one per line). `POST /v1/bundles` takes a sealed bundle (the JWE
-//! text), decrypts and verifies it completely (`tamga_bundle::seal::open`), checks that the TLS client is the
-//! station that signed it, records its place in the station's hash chain (gaps and forks are reported by
-//! `GET /v1/stations/{id}`, derived from every link received, so a gap left by parallel uploads closes when the
-//! missing bundle arrives),
-//! stores it atomically and answers with a signed receipt; a repeated upload of a stored bundle returns the same
-//! receipt. `GET /v1/stations/{id}`, `GET /healthz`, `GET /metrics` (Prometheus text).
+//! station certificates (SHA-256 fingerprints, one per line; see [`revocation`]: it fails closed). `POST /v1/bundles`
+//! takes a sealed bundle (the JWE text), decrypts and verifies it completely (`tamga_bundle::seal::open`), checks
+//! that the TLS client is the station that signed it, records its place in the station's hash chain (gaps and forks
+//! are reported by `GET /v1/stations/{id}`, derived from every link received, so a gap left by parallel uploads
+//! closes when the missing bundle arrives), stores it (bundle, chain link, receipt, in that order: see [`store`])
+//! and answers with a signed receipt; a repeated upload of a stored bundle returns the same receipt.
+//! `GET /v1/stations/{id}` answers the station itself only. `GET /healthz`. `/metrics` (Prometheus text) and
+//! `/healthz` are also served on a separate plain-HTTP operations listener ([`Options::metrics_listen`]), never to
+//! stations.
 //!
 //! Status codes: 201 stored (receipt), 200 already stored (the same receipt), 400 not a bundle text, 403 client
-//! certificate revoked or not the signing station, 413 body too large, 422 the bundle fails verification (the
-//! station must not retry it), 500 storage failure (retry).
+//! certificate revoked, not the signing station, or another station's chain, 404 no bundle from the station yet,
+//! 413 body too large, 422 the bundle fails verification (the station must not retry it), 500 storage failure
+//! (retry), 503 the revocation list cannot be read (retry; `Retry-After`).
+//!
+//! Under load and abuse ([`Options`]): at most `max_connections` connections (the rest wait in the kernel's
+//! backlog), each must finish its TLS handshake within `handshake_timeout`, accept errors (EMFILE) back off
+//! (10 ms doubling to 1 s), and refused handshakes are logged once per `refusal_log_interval` (all are counted in
+//! the metrics). The revocation check uses the connection's certificate before the body is read; at most
+//! `max_concurrent_verifications` bodies are read and held in memory at once (the others wait, before reading,
+//! for a slot: memory stays below that many times `max_body_bytes`); verification, storage and chain work run off
+//! the async workers (`spawn_blocking`), under a lock per station, with each station's chain kept incrementally in
+//! memory ([`store::ChainIndex`]) after one read of its append-only log.
 
 pub mod revocation;
 mod serve;
@@ -142,8 +154,8 @@ struct Inner {
     verifications: Arc<tokio::sync::Semaphore>,
     /// Rate limit of the "revocation list unusable" error.
     revocation_log: serve::RateLimit,
-    /// Serialises chain updates so two uploads of one station cannot race.
-    chain_lock: tokio::sync::Mutex<()>,
+    /// Each station's lock and chain index (see [`Inner::chain_slot`]).
+    chains: Mutex<std::collections::HashMap<String, ChainSlot>>,
 }
 
 /// The TLS client certificate of a connection (DER), put into each request by the accept loop.
@@ -428,63 +440,137 @@ async fn receive(
     })
 }
 
-/// Stores a verified bundle, its chain link and its receipt; a bundle stored before gets its receipt again.
-async fn record(s: &Arc<Inner>, r: Received) -> Response {
-    let now = time::OffsetDateTime::now_utc();
-    let _chain = s.chain_lock.lock().await;
-    match s.store.receipt(&r.station_id, &r.bundle_id) {
-        Ok(Some(receipt)) => {
-            s.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
-            return (
-                StatusCode::OK,
-                axum::Json(serde_json::json!({"receipt": receipt, "duplicate": true})),
-            )
-                .into_response();
-        }
-        Ok(None) => {}
-        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+/// A station's chain in memory, loaded from the store on first use; `None` also after a failed append (the next
+/// use reloads it from the store, which cuts a torn line).
+type ChainSlot = Arc<tokio::sync::Mutex<Option<store::ChainIndex>>>;
+
+impl Inner {
+    /// The lock (and cached chain) of one station: uploads of different stations never wait for each other.
+    fn chain_slot(&self, station: &str) -> ChainSlot {
+        let mut map = match self.chains.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(station.to_owned()).or_default().clone()
     }
-    let mut index = match s.store.station(&r.station_id) {
-        Ok(i) => i,
-        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+}
+
+/// The station's chain index, loading it on first use (blocking).
+fn loaded<'a>(
+    store: &dyn Storage,
+    slot: &'a mut Option<store::ChainIndex>,
+    station: &str,
+) -> Result<&'a mut store::ChainIndex, store::StoreError> {
+    let index = match slot.take() {
+        Some(i) => i,
+        None => {
+            store.recover(station)?;
+            store::ChainIndex::from_links(store.links(station)?)
+        }
     };
-    index.station_id = r.station_id.clone();
-    index.bundles += 1;
-    index.last_bundle_id = Some(r.bundle_id.clone());
-    index.links.push(store::Link {
+    Ok(slot.insert(index))
+}
+
+enum Stored {
+    New(String),
+    Duplicate(String),
+}
+
+/// The blocking part of storing, under the station's lock: the bundle, then its link, then the receipt, so the
+/// chain is never behind a receipt; a duplicate whose link is missing (an old store) gets it back.
+fn store_blocking(
+    s: &Inner,
+    slot: &mut Option<store::ChainIndex>,
+    r: &Received,
+) -> Result<Stored, (&'static str, String)> {
+    let storage = |e: store::StoreError| ("storage", e.to_string());
+    let index = loaded(s.store.as_ref(), slot, &r.station_id).map_err(storage)?;
+    let link = store::Link {
         bundle_id: r.bundle_id.clone(),
         previous: r.previous.clone(),
         digest: r.digest.clone(),
-    });
-    for a in index.anomalies() {
-        if a.bundle_ids.contains(&r.bundle_id) {
-            warn!(kind = %a.kind, "hash chain anomaly (for now)");
+    };
+    let existing = s.store.receipt(&r.station_id, &r.bundle_id).map_err(storage)?;
+    if existing.is_none() {
+        s.store
+            .put_bundle(&r.station_id, &r.bundle_id, &r.body)
+            .map_err(storage)?;
+    }
+    if !index.contains(&r.bundle_id) {
+        if let Err(e) = s.store.append_link(&r.station_id, &link) {
+            *slot = None;
+            return Err(storage(e));
         }
+        if existing.is_some() {
+            warn!("a stored bundle had no chain link: repaired");
+        }
+        let previous = link.previous.clone();
+        index.push(link);
+        if index.is_anomalous(&previous) {
+            warn!(previous = %previous, "hash chain anomaly (for now: a gap can close when a late bundle arrives)");
+        }
+    }
+    if let Some(receipt) = existing {
+        return Ok(Stored::Duplicate(receipt));
     }
     let receipt = receipt::Receipt {
         bundle_id: r.bundle_id.clone(),
         station_id: r.station_id.clone(),
         manifest_sha256: r.digest.clone(),
-        received_at: now
+        received_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
         storage_ref: s.store.reference(&r.station_id, &r.bundle_id),
     };
-    let signed = match receipt::sign(&receipt, &s.central_pkcs8) {
-        Ok(j) => j,
-        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "receipt", e.to_string()),
-    };
-    let text = String::from_utf8_lossy(&r.body);
-    if let Err(e) = s.store.put(&r.station_id, &r.bundle_id, &text, &signed, &index) {
-        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string());
+    let signed = receipt::sign(&receipt, &s.central_pkcs8).map_err(|e| ("receipt", e.to_string()))?;
+    s.store
+        .put_receipt(&r.station_id, &r.bundle_id, &signed)
+        .map_err(storage)?;
+    Ok(Stored::New(signed))
+}
+
+/// Stores a verified bundle, its chain link and its receipt (off the async workers, under the station's lock); a
+/// bundle stored before gets its receipt again.
+async fn record(s: &Arc<Inner>, r: Received) -> Response {
+    let slot = s.chain_slot(&r.station_id).lock_owned().await;
+    let s2 = s.clone();
+    let span = tracing::Span::current();
+    let done = tokio::task::spawn_blocking(move || {
+        let _enter = span.enter();
+        let mut slot = slot;
+        let out = store_blocking(&s2, &mut slot, &r);
+        (out, r.items)
+    })
+    .await;
+    match done {
+        Ok((Ok(Stored::New(signed)), items)) => {
+            s.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+            info!(items, "bundle stored");
+            (
+                StatusCode::CREATED,
+                axum::Json(serde_json::json!({"receipt": signed, "duplicate": false})),
+            )
+                .into_response()
+        }
+        Ok((Ok(Stored::Duplicate(receipt)), _)) => {
+            s.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({"receipt": receipt, "duplicate": true})),
+            )
+                .into_response()
+        }
+        Ok((Err((code, message)), _)) => {
+            s.metrics.reject(code);
+            error!(error = %message, "storing failed (the station will retry)");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+        }
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the storage task failed".into(),
+        ),
     }
-    s.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-    info!(items = r.items, "bundle stored");
-    (
-        StatusCode::CREATED,
-        axum::Json(serde_json::json!({"receipt": signed, "duplicate": false})),
-    )
-        .into_response()
 }
 
 async fn get_station(
@@ -507,22 +593,36 @@ async fn get_station(
             ),
         );
     }
-    match s.store.station(&id) {
-        Ok(i) if i.bundles == 0 => json_error(
+    let slot = s.chain_slot(&id).lock_owned().await;
+    let s2 = s.clone();
+    let id2 = id.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut slot = slot;
+        let i = loaded(s2.store.as_ref(), &mut slot, &id2)?;
+        if i.is_empty() {
+            return Ok::<_, store::StoreError>(None);
+        }
+        let anomalies = i.anomalies();
+        Ok(Some(serde_json::json!({
+            "station_id": id2, "bundles": i.len(), "last_bundle_id": i.last_bundle_id(),
+            "chain_tip_sha256": i.tip(),
+            "chain": if anomalies.is_empty() { "intact" } else { "anomalies" }, "anomalies": anomalies,
+        })))
+    })
+    .await;
+    match status {
+        Ok(Ok(Some(v))) => axum::Json(v).into_response(),
+        Ok(Ok(None)) => json_error(
             StatusCode::NOT_FOUND,
             "unknown_station",
             format!("no bundle from `{id}`"),
         ),
-        Ok(i) => {
-            let anomalies = i.anomalies();
-            axum::Json(serde_json::json!({
-                "station_id": i.station_id, "bundles": i.bundles, "last_bundle_id": i.last_bundle_id,
-                "chain_tip_sha256": i.tip(),
-                "chain": if anomalies.is_empty() { "intact" } else { "anomalies" }, "anomalies": anomalies,
-            }))
-            .into_response()
-        }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, "station", e.to_string()),
+        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the storage task failed".into(),
+        ),
     }
 }
 
@@ -692,7 +792,7 @@ pub fn start_with(
             options.max_concurrent_verifications.max(1),
         )),
         revocation_log: serve::RateLimit::new(options.refusal_log_interval),
-        chain_lock: tokio::sync::Mutex::new(()),
+        chains: Mutex::new(std::collections::HashMap::new()),
     });
     let app = Router::new()
         .route("/v1/bundles", post(post_bundle))

@@ -141,12 +141,18 @@ pub(crate) async fn accept_loop<L: Accept>(
                 async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }
             });
             let io = hyper_util::rt::TokioIo::new(tls);
-            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection(io, svc)
-                .await;
+            // A station that opens a connection and sends no request head releases its slot after a while too.
+            let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            b.http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let _ = b.serve_connection(io, svc).await;
         });
     }
 }
+
+/// How long a connection may take to send a request head (after the TLS handshake).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connections of the plain-HTTP operations listener at once.
 const PLAIN_CONNECTIONS: usize = 32;
@@ -184,7 +190,7 @@ pub(crate) async fn plain_loop(listener: tokio::net::TcpListener, app: Router) {
             let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             b.http1()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10));
+                .header_read_timeout(HEADER_READ_TIMEOUT);
             let _ = b.serve_connection(hyper_util::rt::TokioIo::new(io), svc).await;
         });
     }

@@ -323,3 +323,233 @@ async fn concurrent_uploads_hold_at_most_the_verification_slots_in_memory() {
     assert_eq!(gauge("tamga_central_uploads_in_memory"), 0);
     c.stop().await;
 }
+
+// ---- Store faults: the chain is never behind a receipt ----
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tamga_central::store::{FsStore, Link, Storage, StoreError};
+
+/// The filesystem store with faults on demand.
+#[derive(Default)]
+struct Faults {
+    /// The next append fails (the disk is full between the bundle and its link).
+    fail_append: AtomicBool,
+    /// The next receipt write fails (after the link).
+    fail_receipt: AtomicBool,
+    /// Appends report success without writing (a link lost, as by the old store's bug).
+    lose_links: AtomicBool,
+    /// Station whose bundle writes wait at the gate until it opens (or 10 s pass).
+    gated_station: std::sync::Mutex<Option<String>>,
+    gate_entered: AtomicBool,
+    gate: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    gate_timed_out: AtomicBool,
+}
+
+struct Faulty {
+    inner: FsStore,
+    faults: Arc<Faults>,
+}
+
+fn enospc(what: &str) -> StoreError {
+    StoreError::Io {
+        path: what.into(),
+        source: std::io::Error::from_raw_os_error(28),
+    }
+}
+
+impl Storage for Faulty {
+    fn receipt(&self, st: &str, b: &str) -> Result<Option<String>, StoreError> {
+        self.inner.receipt(st, b)
+    }
+    fn reference(&self, st: &str, b: &str) -> String {
+        self.inner.reference(st, b)
+    }
+    fn put_bundle(&self, st: &str, b: &str, jwe: &[u8]) -> Result<(), StoreError> {
+        if self.faults.gated_station.lock().unwrap().as_deref() == Some(st) {
+            self.faults.gate_entered.store(true, Ordering::SeqCst);
+            let rx = self.faults.gate.lock().unwrap().take();
+            if let Some(rx) = rx {
+                if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+                    self.faults.gate_timed_out.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        self.inner.put_bundle(st, b, jwe)
+    }
+    fn append_link(&self, st: &str, link: &Link) -> Result<(), StoreError> {
+        if self.faults.fail_append.swap(false, Ordering::SeqCst) {
+            return Err(enospc("chain"));
+        }
+        if self.faults.lose_links.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.append_link(st, link)
+    }
+    fn put_receipt(&self, st: &str, b: &str, receipt: &str) -> Result<(), StoreError> {
+        if self.faults.fail_receipt.swap(false, Ordering::SeqCst) {
+            return Err(enospc("receipt"));
+        }
+        self.inner.put_receipt(st, b, receipt)
+    }
+    fn links(&self, st: &str) -> Result<Vec<Link>, StoreError> {
+        self.inner.links(st)
+    }
+    fn recover(&self, st: &str) -> Result<(), StoreError> {
+        self.inner.recover(st)
+    }
+}
+
+fn faulty(w: &World) -> (Box<Faulty>, Arc<Faults>) {
+    if !w.revoked().exists() {
+        std::fs::write(w.revoked(), "").unwrap();
+    }
+    let faults = Arc::new(Faults::default());
+    let store = Faulty {
+        inner: FsStore::new(&w.store_dir()).unwrap(),
+        faults: faults.clone(),
+    };
+    (Box::new(store), faults)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_before_the_receipt_is_repaired_by_the_retry_without_a_gap() {
+    let w = World::new();
+    let (store, faults) = faulty(&w);
+    let c = w.start_on(Options::default(), store).await;
+    let s = w.main_station();
+    let client = w.client(&s);
+    let port = c.addr.port();
+    let chain = s.chain(4);
+    assert_eq!(upload(&client, port, &chain[0].2).await.0, 201);
+    // The disk is full between the bundle and its link: 500, and the retry stores it.
+    faults.fail_append.store(true, Ordering::SeqCst);
+    assert_eq!(upload(&client, port, &chain[1].2).await.0, 500);
+    let (status, body) = upload(&client, port, &chain[1].2).await;
+    assert_eq!(
+        (status, body["duplicate"].as_bool()),
+        (201, Some(false)),
+        "{body}"
+    );
+    // The disk is full between the link and the receipt: the retry stores it, and the link is not doubled.
+    faults.fail_receipt.store(true, Ordering::SeqCst);
+    assert_eq!(upload(&client, port, &chain[2].2).await.0, 500);
+    let (status, body) = upload(&client, port, &chain[2].2).await;
+    assert_eq!(
+        (status, body["duplicate"].as_bool()),
+        (201, Some(false)),
+        "{body}"
+    );
+    let (_, st) = station_status(&client, port, &s.id).await;
+    assert_eq!(
+        (st["chain"].as_str(), st["bundles"].as_u64()),
+        (Some("intact"), Some(3)),
+        "{st}"
+    );
+    assert_eq!(st["chain_tip_sha256"], chain[2].1.as_str());
+    // A receipt whose link was lost (a store written by the old receiver): the duplicate upload restores it.
+    faults.lose_links.store(true, Ordering::SeqCst);
+    assert_eq!(upload(&client, port, &chain[3].2).await.0, 201);
+    faults.lose_links.store(false, Ordering::SeqCst);
+    c.stop().await;
+    let (store, _) = faulty(&w);
+    let c = w.start_on(Options::default(), store).await;
+    let port = c.addr.port();
+    let (_, st) = station_status(&client, port, &s.id).await;
+    assert_eq!(st["bundles"].as_u64(), Some(3), "the lost link: {st}");
+    let (status, body) = upload(&client, port, &chain[3].2).await;
+    assert_eq!((status, body["duplicate"].as_bool()), (200, Some(true)), "{body}");
+    let (_, st) = station_status(&client, port, &s.id).await;
+    assert_eq!(
+        (st["chain"].as_str(), st["bundles"].as_u64()),
+        (Some("intact"), Some(4)),
+        "{st}"
+    );
+    assert_eq!(st["chain_tip_sha256"], chain[3].1.as_str());
+    let on_disk = FsStore::new(&w.store_dir()).unwrap().station(&s.id).unwrap();
+    let ids: Vec<&str> = on_disk.links.iter().map(|l| l.bundle_id.as_str()).collect();
+    let want: Vec<&str> = chain.iter().map(|b| b.0.as_str()).collect();
+    assert_eq!(ids, want, "each link once, in order");
+    assert_eq!(
+        common::temp_files(&w.store_dir()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bundle_write_leaves_no_temporary_file_and_the_retry_stores_it() {
+    let w = World::new();
+    let c = w.start(Options::default()).await;
+    let s = w.main_station();
+    let client = w.client(&s);
+    let port = c.addr.port();
+    let chain = s.chain(2);
+    assert_eq!(upload(&client, port, &chain[0].2).await.0, 201);
+    // A folder where the bundle's file goes: the write fails after its temporary file was written.
+    let blocker = w
+        .store_dir()
+        .join("stations")
+        .join(&s.id)
+        .join("bundles")
+        .join(format!("{}.jwe", chain[1].0));
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let (status, body) = upload(&client, port, &chain[1].2).await;
+    assert_eq!((status, body["error"].as_str()), (500, Some("storage")), "{body}");
+    assert_eq!(
+        common::temp_files(&w.store_dir()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    std::fs::remove_dir_all(&blocker).unwrap();
+    let (status, body) = upload(&client, port, &chain[1].2).await;
+    assert_eq!(
+        (status, body["duplicate"].as_bool()),
+        (201, Some(false)),
+        "{body}"
+    );
+    let (_, st) = station_status(&client, port, &s.id).await;
+    assert_eq!(
+        (st["chain"].as_str(), st["bundles"].as_u64()),
+        (Some("intact"), Some(2)),
+        "{st}"
+    );
+    assert_eq!(
+        common::temp_files(&w.store_dir()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    c.stop().await;
+}
+
+// ---- The chain index: per station, off the async workers ----
+
+/// One async worker: storage work done on it, or a lock shared by all stations, would stall the other station.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_station_stuck_in_the_store_does_not_stall_another_station() {
+    let w = World::new();
+    let (store, faults) = faulty(&w);
+    let (release, gate) = std::sync::mpsc::channel();
+    *faults.gate.lock().unwrap() = Some(gate);
+    let a = w.station("KZ-ALA-001-W01");
+    let b = w.station("KZ-ALA-001-W02");
+    *faults.gated_station.lock().unwrap() = Some(a.id.clone());
+    let c = w.start_on(Options::default(), store).await;
+    let port = c.addr.port();
+    let (_, _, jwe_a) = a.bundle(tamga_bundle::manifest::GENESIS, 1, 1000);
+    let (_, _, jwe_b) = b.bundle(tamga_bundle::manifest::GENESIS, 2, 1000);
+    let client_a = w.client(&a);
+    let upload_a = tokio::spawn(async move { upload(&client_a, port, &jwe_a).await });
+    while !faults.gate_entered.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Station A's bundle write hangs; station B uploads and reads its chain meanwhile.
+    let client_b = w.client(&b);
+    assert_eq!(upload(&client_b, port, &jwe_b).await.0, 201);
+    assert_eq!(station_status(&client_b, port, &b.id).await.0, 200);
+    let _ = release.send(()); // the gate may have given up already (the assertion below says so)
+    assert_eq!(upload_a.await.unwrap().0, 201);
+    assert!(
+        !faults.gate_timed_out.load(Ordering::SeqCst),
+        "station B waited for station A's store write"
+    );
+    c.stop().await;
+}
