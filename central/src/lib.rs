@@ -77,7 +77,9 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// Open connections at most (handshaking or established); beyond it new connections wait in the backlog.
     pub max_connections: usize,
-    /// Uploads read and verified at once; the others wait (before their body is read).
+    /// Uploads read and verified at once; the others wait for a slot before their body is read (waiting, not
+    /// 503, so stations are not pushed into retries by a burst). Bodies in memory stay below this many times
+    /// `max_body_bytes`.
     pub max_concurrent_verifications: usize,
     /// At most one warning per interval for refused handshakes (and accept errors); the rest are counted.
     pub refusal_log_interval: Duration,

@@ -64,7 +64,8 @@ async fn main() -> anyhow::Result<()> {
         revocation_list: a.revoked,
         max_body_bytes: a.max_body_bytes,
     };
-    let store = tamga_central::store::FsStore::new(&a.store)?;
+    let store = tamga_central::store::FsStore::new(&a.store)
+        .with_context(|| format!("opening the store {}", a.store.display()))?;
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .with_context(|| format!("binding {}", a.listen))?;
