@@ -13,7 +13,7 @@
 //!
 //! Status codes: 201 stored (receipt), 200 already stored (the same receipt), 400 not a bundle text, 403 client
 //! certificate revoked, not the signing station, or another station's chain, 404 no bundle from the station yet,
-//! 413 body too large, 422 the bundle fails verification (the station must not retry it), 500 storage failure
+//! 408 the body did not arrive in time (retry), 413 body too large, 422 the bundle fails verification (the station must not retry it), 500 storage failure
 //! (retry), 503 the revocation list cannot be read (retry; `Retry-After`).
 //!
 //! Under load and abuse ([`Options`]): at most `max_connections` connections (the rest wait in the kernel's
@@ -81,6 +81,8 @@ pub struct Options {
     /// 503, so stations are not pushed into retries by a burst). Bodies in memory stay below this many times
     /// `max_body_bytes`.
     pub max_concurrent_verifications: usize,
+    /// Time to receive an upload's body once its slot is free (`408 body_timeout` after it, the slot is freed).
+    pub body_timeout: Duration,
     /// At most one warning per interval for refused handshakes (and accept errors); the rest are counted.
     pub refusal_log_interval: Duration,
     /// When the configured revocation list file does not exist: `false` (the default) refuses uploads, `true`
@@ -96,6 +98,7 @@ impl Default for Options {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 512,
             max_concurrent_verifications: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            body_timeout: Duration::from_secs(600),
             refusal_log_interval: Duration::from_secs(60),
             revocation_list_may_be_absent: false,
             metrics_listen: None,
@@ -152,6 +155,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     revocations: Option<revocation::RevocationList>,
     max_body_bytes: usize,
+    body_timeout: Duration,
     /// Upload bodies read and verified at once ([`Options::max_concurrent_verifications`]).
     verifications: Arc<tokio::sync::Semaphore>,
     /// Rate limit of the "revocation list unusable" error.
@@ -354,7 +358,20 @@ async fn receive(
     };
     let in_memory = InMemory::new(permit, s.metrics.clone());
     let limited = http_body_util::Limited::new(body, s.max_body_bytes);
-    let bytes = match http_body_util::BodyExt::collect(limited).await {
+    let collected = tokio::time::timeout(s.body_timeout, http_body_util::BodyExt::collect(limited)).await;
+    let Ok(collected) = collected else {
+        // A slow or stalled body must not hold a verification slot for ever.
+        s.metrics.reject("body_timeout");
+        return Err(json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the body did not arrive within {} s (retry)",
+                s.body_timeout.as_secs()
+            ),
+        ));
+    };
+    let bytes = match collected {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             s.metrics.reject("too_large");
@@ -790,6 +807,7 @@ pub fn start_with(
         metrics: metrics.clone(),
         revocations,
         max_body_bytes: max_body,
+        body_timeout: options.body_timeout,
         verifications: Arc::new(tokio::sync::Semaphore::new(
             options.max_concurrent_verifications.max(1),
         )),

@@ -32,6 +32,9 @@ struct Args {
     /// --max-body-bytes) in memory; further uploads wait for a slot before their body is read.
     #[arg(long)]
     max_concurrent_verifications: Option<usize>,
+    /// Seconds an upload's body may take to arrive once its verification slot is free (then 408, slot freed).
+    #[arg(long, default_value_t = 600)]
+    body_timeout_secs: u64,
     /// Seconds a new connection has to complete its TLS handshake before it is closed.
     #[arg(long, default_value_t = 10)]
     handshake_timeout_secs: u64,
@@ -77,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
             .max_concurrent_verifications
             .unwrap_or(defaults.max_concurrent_verifications)
             .max(1),
+        body_timeout: Duration::from_secs(a.body_timeout_secs.max(1)),
         refusal_log_interval: Duration::from_secs(a.refusal_log_interval_secs),
         metrics_listen: match a.metrics_listen.as_str() {
             "off" => None,

@@ -324,6 +324,40 @@ async fn concurrent_uploads_hold_at_most_the_verification_slots_in_memory() {
     c.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_frees_its_verification_slot() {
+    let w = World::new();
+    let c = w
+        .start(Options {
+            max_concurrent_verifications: 1,
+            body_timeout: Duration::from_millis(500),
+            ..Options::default()
+        })
+        .await;
+    let s = w.main_station();
+    // The only slot is taken by an upload that announces 1 MB and sends 10 bytes.
+    let mut t = w.tls(&s, c.addr.port()).await;
+    t.write_all(b"POST /v1/bundles HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    t.flush().await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(20), t.read(&mut buf))
+        .await
+        .expect("a stalled body is cut off")
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        head.starts_with("HTTP/1.1 408") && head.contains("body_timeout"),
+        "{head}"
+    );
+    // And the slot serves the next station.
+    let (_, _, jwe) = s.bundle(tamga_bundle::manifest::GENESIS, 1, 1000);
+    let (status, body) = upload(&w.client(&s), c.addr.port(), &jwe).await;
+    assert_eq!(status, 201, "{body}");
+    c.stop().await;
+}
+
 // ---- Store faults: the chain is never behind a receipt ----
 
 use std::sync::Arc;
