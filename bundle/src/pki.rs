@@ -24,10 +24,12 @@ pub fn certs_from_pem(text: &str) -> Result<Vec<Vec<u8>>, BundleError> {
 /// can read is not private, and a station or receiver that starts with one would hide the leak. The error names
 /// the file, its mode and the fix.
 pub fn read_private_key(path: &std::path::Path) -> Result<String, BundleError> {
+    use std::io::Read as _;
     use std::os::unix::fs::PermissionsExt as _;
-    let meta =
-        std::fs::metadata(path).map_err(|e| BundleError::Key(format!("reading {}: {e}", path.display())))?;
-    let mode = meta.permissions().mode() & 0o777;
+    let io = |e: std::io::Error| BundleError::Key(format!("reading {}: {e}", path.display()));
+    // The mode is read from the file opened, not from its name: what is checked is what is read.
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mode = f.metadata().map_err(io)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(BundleError::Key(format!(
             "{}: key file mode is {mode:o}; group and others must not read a private key: run `chmod 600 {}`",
@@ -35,7 +37,9 @@ pub fn read_private_key(path: &std::path::Path) -> Result<String, BundleError> {
             path.display()
         )));
     }
-    std::fs::read_to_string(path).map_err(|e| BundleError::Key(format!("reading {}: {e}", path.display())))
+    let mut pem = String::new();
+    f.read_to_string(&mut pem).map_err(io)?;
+    Ok(pem)
 }
 
 /// Reads a PKCS#8 `PRIVATE KEY` PEM block as DER.
