@@ -10,6 +10,7 @@
 
 pub mod mrz_serial;
 pub mod ptp;
+pub mod sbi;
 pub mod serial;
 pub mod usb;
 pub mod zfm;
