@@ -15,6 +15,7 @@ pub mod passports;
 pub mod ptp_camera;
 pub mod pty;
 pub mod rng;
+pub mod sbi;
 pub mod zfm;
 
 /// ICAO Doc 9303 specimen documents, as MRZ lines, for demos and tests.

@@ -30,8 +30,8 @@ pub mod wire;
 use crate::sbi::http::{WireError, find};
 use crate::sbi::verify::{TrustStore, VerifyError, b64url_lenient, looks_like_jws, verify_jws};
 use crate::sbi::wire::{
-    CaptureBio, CaptureData, CaptureRequest, CaptureResponse, DeviceInfoPayload, DigitalIdPayload, DiscoveryEntry,
-    ErrorInfo, InfoEntry, StreamRequest,
+    CaptureBio, CaptureData, CaptureRequest, CaptureResponse, DeviceInfoPayload, DigitalIdPayload,
+    DiscoveryEntry, ErrorInfo, InfoEntry, StreamRequest,
 };
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -111,17 +111,27 @@ impl DeviceErrorKind {
     /// What the operator should do.
     pub fn advice(self) -> &'static str {
         match self {
-            DeviceErrorKind::Busy => "the scanner is busy with another capture: wait a moment and capture again",
-            DeviceErrorKind::Timeout => "no print within the time: place the fingers flat on the glass and capture again",
+            DeviceErrorKind::Busy => {
+                "the scanner is busy with another capture: wait a moment and capture again"
+            }
+            DeviceErrorKind::Timeout => {
+                "no print within the time: place the fingers flat on the glass and capture again"
+            }
             DeviceErrorKind::NoObject => "no fingers on the glass: place them and capture again",
             DeviceErrorKind::NotRegistered => {
                 "the scanner is not registered with its provider: call the technician (its captures cannot be trusted)"
             }
             DeviceErrorKind::NotReady => "the scanner is not ready: wait, or reconnect it",
-            DeviceErrorKind::NotConnected => "the scanner is not connected to its device service: check the cable",
+            DeviceErrorKind::NotConnected => {
+                "the scanner is not connected to its device service: check the cable"
+            }
             DeviceErrorKind::InvalidRequest => "the device service refused the request: call the technician",
-            DeviceErrorKind::Security => "the scanner reports tampering or an expired key: call the technician",
-            DeviceErrorKind::Other => "the device service reported an error: capture again, or call the technician",
+            DeviceErrorKind::Security => {
+                "the scanner reports tampering or an expired key: call the technician"
+            }
+            DeviceErrorKind::Other => {
+                "the device service reported an error: capture again, or call the technician"
+            }
         }
     }
 }
@@ -282,8 +292,18 @@ impl Slap {
     /// The fingers of the slap, in the order devices send them.
     pub fn fingers(self) -> &'static [Finger] {
         match self {
-            Slap::Left => &[Finger::LeftIndex, Finger::LeftMiddle, Finger::LeftRing, Finger::LeftLittle],
-            Slap::Right => &[Finger::RightIndex, Finger::RightMiddle, Finger::RightRing, Finger::RightLittle],
+            Slap::Left => &[
+                Finger::LeftIndex,
+                Finger::LeftMiddle,
+                Finger::LeftRing,
+                Finger::LeftLittle,
+            ],
+            Slap::Right => &[
+                Finger::RightIndex,
+                Finger::RightMiddle,
+                Finger::RightRing,
+                Finger::RightLittle,
+            ],
             Slap::Thumbs => &[Finger::LeftThumb, Finger::RightThumb],
         }
     }
@@ -437,7 +457,10 @@ fn parse_json<T: serde::de::DeserializeOwned>(port: u16, body: &[u8]) -> Result<
 
 /// Whether an answer says the service does not know the method (405, or the mock's error 500 "Invalid URL").
 fn unknown_method(status: u16, body: &[u8]) -> bool {
-    status == 405 || status == 501 || find(body, b"\"500\"").is_some() || body.iter().all(u8::is_ascii_whitespace)
+    status == 405
+        || status == 501
+        || find(body, b"\"500\"").is_some()
+        || body.iter().all(u8::is_ascii_whitespace)
 }
 
 fn timestamp(t: OffsetDateTime) -> String {
@@ -468,9 +491,16 @@ impl SbiClient {
         async {
             let mut last = None;
             for method in ["MOSIPDISC", "SBIDISC"] {
-                let a = http::exchange(port, method, "/device", Some(&body), self.timeouts.connect, self.timeouts.discover)
-                    .await
-                    .map_err(|e| SbiError::wire(port, "discovery", e))?;
+                let a = http::exchange(
+                    port,
+                    method,
+                    "/device",
+                    Some(&body),
+                    self.timeouts.connect,
+                    self.timeouts.discover,
+                )
+                .await
+                .map_err(|e| SbiError::wire(port, "discovery", e))?;
                 if unknown_method(a.status, &a.body) && method == "MOSIPDISC" {
                     last = Some(a);
                     continue;
@@ -487,14 +517,31 @@ impl SbiClient {
 
     /// `MOSIPDINFO /info` (then `SBIINFO`): every device of the service, each deviceInfo and digitalId verified;
     /// unsigned entries are listed as not registered only when the service says so (error 100).
-    pub async fn device_info(&self, verifier: &Verifier, now: OffsetDateTime) -> Result<Vec<DeviceInfo>, SbiError> {
+    pub async fn device_info(
+        &self,
+        verifier: &Verifier,
+        now: OffsetDateTime,
+    ) -> Result<Vec<DeviceInfo>, SbiError> {
         let port = self.port;
         async {
             let mut answer = None;
-            for (method, body) in [("MOSIPDINFO", None), ("SBIINFO", Some("{\"type\":\"Biometric Device\",\"specVersion\":\"1.0\"}"))] {
-                let a = http::exchange(port, method, "/info", body, self.timeouts.connect, self.timeouts.info)
-                    .await
-                    .map_err(|e| SbiError::wire(port, "device info", e))?;
+            for (method, body) in [
+                ("MOSIPDINFO", None),
+                (
+                    "SBIINFO",
+                    Some("{\"type\":\"Biometric Device\",\"specVersion\":\"1.0\"}"),
+                ),
+            ] {
+                let a = http::exchange(
+                    port,
+                    method,
+                    "/info",
+                    body,
+                    self.timeouts.connect,
+                    self.timeouts.info,
+                )
+                .await
+                .map_err(|e| SbiError::wire(port, "device info", e))?;
                 if method == "MOSIPDINFO" && unknown_method(a.status, &a.body) {
                     continue;
                 }
@@ -531,7 +578,8 @@ impl SbiClient {
         now: OffsetDateTime,
     ) -> Result<SlapCapture, SbiError> {
         let port = self.port;
-        let span = info_span!("sbi_rcapture", port, slap = req.slap.name(), transaction = %req.transaction_id);
+        let span =
+            info_span!("sbi_rcapture", port, slap = req.slap.name(), transaction = %req.transaction_id);
         async {
             if !device.verified {
                 return Err(SbiError::Device {
@@ -541,7 +589,10 @@ impl SbiClient {
                 });
             }
             if device.port != port {
-                return Err(SbiError::Request(format!("the device is on port {}, not {port}", device.port)));
+                return Err(SbiError::Request(format!(
+                    "the device is on port {}, not {port}",
+                    device.port
+                )));
             }
             if !device.is_finger_slap() {
                 return Err(SbiError::Request(format!(
@@ -550,21 +601,40 @@ impl SbiClient {
                 )));
             }
             let tid_ok = (4..=50).contains(&req.transaction_id.len())
-                && req.transaction_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                && req
+                    .transaction_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !tid_ok {
-                return Err(SbiError::Request("the transaction id must be 4-50 characters A-Z a-z 0-9 -".into()));
+                return Err(SbiError::Request(
+                    "the transaction id must be 4-50 characters A-Z a-z 0-9 -".into(),
+                ));
             }
             let slap_fingers = req.slap.fingers();
             for x in &req.exceptions {
                 if !slap_fingers.contains(x) {
-                    return Err(SbiError::Request(format!("{} is not a finger of the {} slap", x.tamga_name(), req.slap.name())));
+                    return Err(SbiError::Request(format!(
+                        "{} is not a finger of the {} slap",
+                        x.tamga_name(),
+                        req.slap.name()
+                    )));
                 }
             }
-            let asked: Vec<Finger> = slap_fingers.iter().copied().filter(|f| !req.exceptions.contains(f)).collect();
+            let asked: Vec<Finger> = slap_fingers
+                .iter()
+                .copied()
+                .filter(|f| !req.exceptions.contains(f))
+                .collect();
             if asked.is_empty() {
-                return Err(SbiError::Request("every finger of the slap is an exception: nothing to capture".into()));
+                return Err(SbiError::Request(
+                    "every finger of the slap is an exception: nothing to capture".into(),
+                ));
             }
-            let spec_version = device.spec_version.first().cloned().unwrap_or_else(|| "0.9.5".into());
+            let spec_version = device
+                .spec_version
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "0.9.5".into());
             let body = CaptureRequest {
                 env: req.env.clone(),
                 purpose: "Registration".into(),
@@ -586,9 +656,16 @@ impl SbiClient {
             };
             let body = serde_json::to_string(&body).map_err(|e| SbiError::Request(e.to_string()))?;
             let limit = Duration::from_millis(u64::from(req.timeout_ms)) + self.timeouts.capture_margin;
-            let a = http::exchange(port, "RCAPTURE", "/capture", Some(&body), self.timeouts.connect, limit)
-                .await
-                .map_err(|e| SbiError::wire(port, "the capture", e))?;
+            let a = http::exchange(
+                port,
+                "RCAPTURE",
+                "/capture",
+                Some(&body),
+                self.timeouts.connect,
+                limit,
+            )
+            .await
+            .map_err(|e| SbiError::wire(port, "the capture", e))?;
             let resp: CaptureResponse = parse_json(port, &a.body)?;
             let capture = verify_capture(device, req, &spec_version, &asked, resp, verifier, now)?;
             debug!(fingers = capture.fingers.len(), "slap verified");
@@ -599,7 +676,12 @@ impl SbiClient {
     }
 
     /// Opens the preview stream of a slap (`STREAM /stream`): JPEG frames until `timeout_ms` or the device stops.
-    pub async fn stream(&self, device: &DeviceInfo, slap: Slap, timeout_ms: u32) -> Result<PreviewStream, SbiError> {
+    pub async fn stream(
+        &self,
+        device: &DeviceInfo,
+        slap: Slap,
+        timeout_ms: u32,
+    ) -> Result<PreviewStream, SbiError> {
         let port = self.port;
         async {
             let body = serde_json::to_string(&StreamRequest {
@@ -608,9 +690,16 @@ impl SbiClient {
                 timeout: timeout_ms.to_string(),
             })
             .map_err(|e| SbiError::Request(e.to_string()))?;
-            let mut a = http::open(port, "STREAM", "/stream", Some(&body), self.timeouts.connect, self.timeouts.stream_open)
-                .await
-                .map_err(|e| SbiError::wire(port, "the preview", e))?;
+            let mut a = http::open(
+                port,
+                "STREAM",
+                "/stream",
+                Some(&body),
+                self.timeouts.connect,
+                self.timeouts.stream_open,
+            )
+            .await
+            .map_err(|e| SbiError::wire(port, "the preview", e))?;
             let ctype = a
                 .headers
                 .iter()
@@ -690,7 +779,11 @@ impl PreviewStream {
         }
         loop {
             // Skip blank lines between parts.
-            let skip = self.buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+            let skip = self
+                .buf
+                .iter()
+                .take_while(|b| **b == b'\r' || **b == b'\n')
+                .count();
             self.buf.drain(..skip);
             if self.buf.len() >= 2 && !self.buf.starts_with(b"--") {
                 // Not a part (the mock appends a whole HTTP answer after the last frame): the stream is over.
@@ -807,7 +900,12 @@ fn info_entry(
         verify_jws("digitalId", &payload.digital_id, &verifier.trust, unix)?.json("digitalId")?
     } else {
         let raw = if looks_like_jws(&payload.digital_id) {
-            payload.digital_id.split('.').nth(1).unwrap_or_default().to_owned()
+            payload
+                .digital_id
+                .split('.')
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned()
         } else {
             payload.digital_id.clone()
         };
@@ -882,12 +980,18 @@ fn verify_capture(
         let v = verify_jws("data", &b.data, &verifier.trust, unix)?;
         let d: CaptureData = v.json("data")?;
         // The signer of the data is the device that answered DINFO.
-        let id: DigitalIdPayload = verify_jws("digitalId", &d.digital_id, &verifier.trust, unix)?.json("digitalId")?;
+        let id: DigitalIdPayload =
+            verify_jws("digitalId", &d.digital_id, &verifier.trust, unix)?.json("digitalId")?;
         if !id.same_device(&device.digital_id) {
             return Err(VerifyError::DigitalIdMismatch {
                 why: format!(
                     "device info: {} {} serial {}; capture: {} {} serial {}",
-                    device.digital_id.make, device.digital_id.model, device.digital_id.serial_no, id.make, id.model, id.serial_no
+                    device.digital_id.make,
+                    device.digital_id.model,
+                    device.digital_id.serial_no,
+                    id.make,
+                    id.model,
+                    id.serial_no
                 ),
             }
             .into());
@@ -910,10 +1014,16 @@ fn verify_capture(
             finger: d.bio_sub_type.clone(),
         })?;
         if !asked.contains(&finger) {
-            return Err(VerifyError::FingerUnexpected { finger: d.bio_sub_type }.into());
+            return Err(VerifyError::FingerUnexpected {
+                finger: d.bio_sub_type,
+            }
+            .into());
         }
         if fingers.iter().any(|f| f.finger == finger) {
-            return Err(VerifyError::FingerDuplicated { finger: d.bio_sub_type }.into());
+            return Err(VerifyError::FingerDuplicated {
+                finger: d.bio_sub_type,
+            }
+            .into());
         }
         let record = b64url_lenient(&d.bio_value).ok_or_else(|| VerifyError::Record {
             finger: d.bio_sub_type.clone(),
@@ -1002,7 +1112,11 @@ fn check_timestamp(ts: &str, now: OffsetDateTime, skew: Duration) -> Result<(), 
     if diff > skew {
         return Err(VerifyError::Timestamp {
             timestamp: ts.to_owned(),
-            why: format!("{} s away from the station's clock (at most {} s)", diff.whole_seconds(), skew.as_secs()),
+            why: format!(
+                "{} s away from the station's clock (at most {} s)",
+                diff.whole_seconds(),
+                skew.as_secs()
+            ),
         });
     }
     Ok(())

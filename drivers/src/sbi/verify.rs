@@ -164,20 +164,25 @@ pub fn looks_like_jws(s: &str) -> bool {
 }
 
 /// Verifies a compact JWS signed by a device (see the module doc). `now` is Unix seconds.
-pub fn verify_jws(what: &'static str, jws: &str, trust: &TrustStore, now: i64) -> Result<Verified, VerifyError> {
+pub fn verify_jws(
+    what: &'static str,
+    jws: &str,
+    trust: &TrustStore,
+    now: i64,
+) -> Result<Verified, VerifyError> {
     let mut parts = jws.split('.');
-    let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(VerifyError::Malformed {
             what,
             why: "not three dot-separated parts".into(),
         });
     };
-    let header: Header = serde_json::from_slice(&b64url(what, "the header", h64)?).map_err(|e| {
-        VerifyError::Malformed {
+    let header: Header =
+        serde_json::from_slice(&b64url(what, "the header", h64)?).map_err(|e| VerifyError::Malformed {
             what,
             why: format!("the header is not a JSON object: {e}"),
-        }
-    })?;
+        })?;
     match header.alg.as_deref() {
         Some("RS256") => {}
         other => {
@@ -219,7 +224,10 @@ pub fn verify_jws(what: &'static str, jws: &str, trust: &TrustStore, now: i64) -
     if spki.algorithm.algorithm.to_id_string() != "1.2.840.113549.1.1.1" {
         return Err(VerifyError::Algorithm {
             what,
-            alg: format!("RS256 with a non-RSA key ({})", spki.algorithm.algorithm.to_id_string()),
+            alg: format!(
+                "RS256 with a non-RSA key ({})",
+                spki.algorithm.algorithm.to_id_string()
+            ),
         });
     }
     let signing_input_len = h64.len() + 1 + p64.len();
@@ -253,9 +261,7 @@ pub fn verify_jws(what: &'static str, jws: &str, trust: &TrustStore, now: i64) -
     let anchors = trust
         .anchors
         .iter()
-        .map(|a| {
-            webpki::anchor_from_trusted_cert(&CertificateDer::from(a.as_slice())).map(|t| t.to_owned())
-        })
+        .map(|a| webpki::anchor_from_trusted_cert(&CertificateDer::from(a.as_slice())).map(|t| t.to_owned()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| VerifyError::Untrusted {
             what,
@@ -266,21 +272,32 @@ pub fn verify_jws(what: &'static str, jws: &str, trust: &TrustStore, now: i64) -
         what,
         why: format!("x5c[0] is not usable: {e:?}"),
     })?;
-    let inter: Vec<CertificateDer<'_>> = chain[1..].iter().map(|c| CertificateDer::from(c.as_slice())).collect();
+    let inter: Vec<CertificateDer<'_>> = chain[1..]
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(u64::try_from(now).unwrap_or(0)));
-    ee.verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &inter, time, AnyEku, None, None)
-        .map_err(|e| match e {
-            webpki::Error::CertExpired { .. } => VerifyError::Expired { what },
-            webpki::Error::CertNotValidYet { .. } => VerifyError::NotYetValid { what },
-            webpki::Error::UnknownIssuer => VerifyError::Untrusted {
-                what,
-                why: "another CA issued it".into(),
-            },
-            other => VerifyError::Untrusted {
-                what,
-                why: format!("{other:?}"),
-            },
-        })?;
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &inter,
+        time,
+        AnyEku,
+        None,
+        None,
+    )
+    .map_err(|e| match e {
+        webpki::Error::CertExpired { .. } => VerifyError::Expired { what },
+        webpki::Error::CertNotValidYet { .. } => VerifyError::NotYetValid { what },
+        webpki::Error::UnknownIssuer => VerifyError::Untrusted {
+            what,
+            why: "another CA issued it".into(),
+        },
+        other => VerifyError::Untrusted {
+            what,
+            why: format!("{other:?}"),
+        },
+    })?;
     Ok(Verified {
         payload,
         signer: leaf.subject().to_string(),
@@ -299,7 +316,9 @@ pub fn chain_hash(previous_hex: &str, record: &[u8]) -> Option<String> {
     let current = ring::digest::digest(&ring::digest::SHA256, record);
     let mut input = previous;
     input.extend_from_slice(current.as_ref());
-    Some(hex_upper(ring::digest::digest(&ring::digest::SHA256, &input).as_ref()))
+    Some(hex_upper(
+        ring::digest::digest(&ring::digest::SHA256, &input).as_ref(),
+    ))
 }
 
 fn hex_upper(b: &[u8]) -> String {
@@ -347,12 +366,18 @@ pub fn read_record_facts(b: &[u8]) -> Result<RecordFacts, String> {
         return Err("not an ISO/IEC 19794-4 finger record (format identifier is not FIR\\0)".into());
     }
     if &b[4..8] != b"020\0" {
-        return Err(format!("version {:?} is not 020 (19794-4:2011)", String::from_utf8_lossy(&b[4..7])));
+        return Err(format!(
+            "version {:?} is not 020 (19794-4:2011)",
+            String::from_utf8_lossy(&b[4..7])
+        ));
     }
     let at = |i: usize| b.get(i).copied().ok_or_else(|| format!("truncated at byte {i}"));
     let record_len = u32::from_be_bytes([at(8)?, at(9)?, at(10)?, at(11)?]) as usize;
     if record_len != b.len() {
-        return Err(format!("the record length says {record_len} bytes but {} are there", b.len()));
+        return Err(format!(
+            "the record length says {record_len} bytes but {} are there",
+            b.len()
+        ));
     }
     let representations = u16::from_be_bytes([at(12)?, at(13)?]);
     if representations == 0 {
@@ -380,9 +405,15 @@ mod tests {
     fn hash_chain_matches_the_vectors_computed_from_mosip_rules() {
         // Vectors from the research notes (hashlib, the byte form of MOSIP's mock and compliance toolkit).
         let h1 = chain_hash("", b"hello").unwrap_or_default();
-        assert_eq!(h1, "2CDC406CAA00167E2D87877D4DB045B28B543BD869CBB69C17764E1F64196560");
+        assert_eq!(
+            h1,
+            "2CDC406CAA00167E2D87877D4DB045B28B543BD869CBB69C17764E1F64196560"
+        );
         let h2 = chain_hash(&h1, b"world").unwrap_or_default();
-        assert_eq!(h2, "FEF7D7B0016654ECDEAF43D5BE2067C1CDEBCB3B3E5B61EE946AD013FDD16234");
+        assert_eq!(
+            h2,
+            "FEF7D7B0016654ECDEAF43D5BE2067C1CDEBCB3B3E5B61EE946AD013FDD16234"
+        );
         let first = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
         assert_eq!(chain_hash(first, b"hello"), Some(h1));
         assert_eq!(chain_hash("XYZ", b"hello"), None);

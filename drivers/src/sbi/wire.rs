@@ -257,7 +257,10 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(d.device_id.0, "2");
-        assert_eq!(d.device_sub_id.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(), ["1", "2", "3"]);
+        assert_eq!(
+            d.device_sub_id.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+            ["1", "2", "3"]
+        );
         assert!(d.error.is_some_and(|e| e.is_success()));
         assert_eq!(Lenient("44.0".into()).number(), Some(44.0));
         assert_eq!(Lenient("x".into()).number(), None);
