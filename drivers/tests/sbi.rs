@@ -67,6 +67,19 @@ fn request(slap: Slap, exceptions: Vec<Finger>, previous_hash: &str) -> SlapRequ
     }
 }
 
+/// The refusal of a capture (a capture accepted fails the test without printing its records).
+fn refused(r: Result<SlapCapture, SbiError>) -> SbiError {
+    match r {
+        Ok(c) => {
+            if let Ok(dir) = std::env::var("SBI_DUMP") {
+                std::fs::write(format!("{dir}/evidence.jws"), &c.fingers[0].evidence).unwrap();
+            }
+            panic!("the capture was accepted ({} fingers)", c.fingers.len())
+        }
+        Err(e) => e,
+    }
+}
+
 async fn capture_with(knobs: SbiKnobs) -> Result<SlapCapture, SbiError> {
     let sim = service("TSIM-KNOB");
     let c = client(sim.port());
@@ -133,6 +146,22 @@ async fn device_info_is_verified_and_names_the_slap_scanner() {
 }
 
 #[tokio::test]
+async fn an_sbi_1_0_service_is_reached_with_sbidisc_and_sbiinfo() {
+    let sim = service("TSIM-V10");
+    sim.knobs().sbi_verbs_only = true;
+    let c = client(sim.port());
+    let found = c.discover_devices("Finger").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].digital_id.as_ref().map(|d| d.serial_no.as_str()),
+        Some("TSIM-V10")
+    );
+    let d = slap_device(&c).await;
+    assert!(d.verified);
+    assert_eq!(d.digital_id.serial_no, "TSIM-V10");
+}
+
+#[tokio::test]
 async fn good_442_capture_with_an_exception_verifies_and_chains_across_slaps() {
     let sim = service("TSIM-GOOD");
     let c = client(sim.port());
@@ -196,12 +225,13 @@ async fn good_442_capture_with_an_exception_verifies_and_chains_across_slaps() {
 
 #[tokio::test]
 async fn busy_is_a_retry() {
-    let e = capture_with(SbiKnobs {
-        busy: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            busy: true,
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(
         matches!(
             e,
@@ -217,12 +247,13 @@ async fn busy_is_a_retry() {
 
 #[tokio::test]
 async fn slow_device_times_out_as_a_retry() {
-    let e = capture_with(SbiKnobs {
-        slow: Some(Duration::from_secs(5)),
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            slow: Some(Duration::from_secs(5)),
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(matches!(e, SbiError::Timeout { .. }), "{e}");
     assert!(e.is_retry());
 }
@@ -234,6 +265,7 @@ async fn low_quality_is_delivered_but_below_the_requested_score() {
         ..Default::default()
     })
     .await
+    .map_err(|e| e.to_string())
     .unwrap();
     assert!(!cap.meets_requested_score);
     assert!(cap.fingers.iter().all(|f| f.device_quality == 22.0));
@@ -241,12 +273,13 @@ async fn low_quality_is_delivered_but_below_the_requested_score() {
 
 #[tokio::test]
 async fn a_missing_finger_refuses_the_slap() {
-    let e = capture_with(SbiKnobs {
-        missing_finger: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            missing_finger: true,
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(
         matches!(&e, SbiError::Verification(VerifyError::FingerMissing { finger }) if finger == "Left LittleFinger"),
         "{e}"
@@ -255,12 +288,13 @@ async fn a_missing_finger_refuses_the_slap() {
 
 #[tokio::test]
 async fn a_wrong_finger_position_in_the_record_refuses_the_slap() {
-    let e = capture_with(SbiKnobs {
-        wrong_position: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            wrong_position: true,
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(
         matches!(&e, SbiError::Verification(VerifyError::Record { finger, .. }) if finger == "Left IndexFinger"),
         "{e}"
@@ -269,12 +303,13 @@ async fn a_wrong_finger_position_in_the_record_refuses_the_slap() {
 
 #[tokio::test]
 async fn a_bad_signature_refuses_the_slap() {
-    let e = capture_with(SbiKnobs {
-        bad_signature: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            bad_signature: true,
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(
         matches!(e, SbiError::Verification(VerifyError::Signature { what: "data" })),
         "{e}"
@@ -283,12 +318,13 @@ async fn a_bad_signature_refuses_the_slap() {
 
 #[tokio::test]
 async fn an_untrusted_certificate_refuses_the_slap() {
-    let e = capture_with(SbiKnobs {
-        untrusted_certificate: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            untrusted_certificate: true,
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(
         matches!(
             e,
@@ -300,12 +336,13 @@ async fn an_untrusted_certificate_refuses_the_slap() {
 
 #[tokio::test]
 async fn an_expired_certificate_refuses_the_slap() {
-    let e = capture_with(SbiKnobs {
-        expired_certificate: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            expired_certificate: true,
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(
         matches!(e, SbiError::Verification(VerifyError::Expired { what: "data" })),
         "{e}"
@@ -313,13 +350,29 @@ async fn an_expired_certificate_refuses_the_slap() {
 }
 
 #[tokio::test]
+async fn a_certificate_whose_key_usage_excludes_signatures_refuses_the_slap() {
+    let e = refused(
+        capture_with(SbiKnobs {
+            wrong_key_usage: true,
+            ..Default::default()
+        })
+        .await,
+    );
+    assert!(
+        matches!(e, SbiError::Verification(VerifyError::KeyUsage { what: "data" })),
+        "{e}"
+    );
+}
+
+#[tokio::test]
 async fn a_broken_hash_chain_refuses_the_slap() {
-    let e = capture_with(SbiKnobs {
-        broken_hash_chain: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            broken_hash_chain: true,
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(
         matches!(e, SbiError::Verification(VerifyError::HashChain { index: 1, .. })),
         "{e}"
@@ -328,12 +381,13 @@ async fn a_broken_hash_chain_refuses_the_slap() {
 
 #[tokio::test]
 async fn a_wrong_transaction_id_refuses_the_slap() {
-    let e = capture_with(SbiKnobs {
-        wrong_transaction_id: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap_err();
+    let e = refused(
+        capture_with(SbiKnobs {
+            wrong_transaction_id: true,
+            ..Default::default()
+        })
+        .await,
+    );
     assert!(
         matches!(e, SbiError::Verification(VerifyError::TransactionId { .. })),
         "{e}"

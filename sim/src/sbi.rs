@@ -45,6 +45,8 @@ pub struct DeviceProviderPki {
     device_cert_der: Vec<u8>,
     untrusted_cert_der: Vec<u8>,
     expired_cert_der: Vec<u8>,
+    /// Key usage keyEncipherment only: not for signatures.
+    encipher_only_cert_der: Vec<u8>,
     /// PKCS#8 DER of the device key (the same key in all three certificates).
     device_key_pkcs8: Vec<u8>,
 }
@@ -88,6 +90,7 @@ fn leaf(
     issuer: &rcgen::Certificate,
     issuer_key: &rcgen::KeyPair,
     expired: bool,
+    key_usages: Vec<rcgen::KeyUsagePurpose>,
 ) -> Result<Vec<u8>, SimSbiError> {
     let mut p =
         rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| SimSbiError::Pki(e.to_string()))?;
@@ -99,6 +102,11 @@ fn leaf(
     );
     // Like MOSIP's mock device certificate: no key usage, no extended key usage.
     p.use_authority_key_identifier_extension = false;
+    if !key_usages.is_empty() {
+        // rcgen writes extensions only when one of a few others is present: basicConstraints CA:FALSE is one.
+        p.is_ca = rcgen::IsCa::ExplicitNoCa;
+    }
+    p.key_usages = key_usages;
     let now = time::OffsetDateTime::now_utc();
     if expired {
         p.not_before = now - time::Duration::days(60);
@@ -127,9 +135,16 @@ impl DeviceProviderPki {
         Ok(DeviceProviderPki {
             ca_pem: ca_cert.pem(),
             other_ca_pem: other_cert.pem(),
-            device_cert_der: leaf(&device_key, &ca_cert, &ca_key, false)?,
-            untrusted_cert_der: leaf(&device_key, &other_cert, &other_key, false)?,
-            expired_cert_der: leaf(&device_key, &ca_cert, &ca_key, true)?,
+            device_cert_der: leaf(&device_key, &ca_cert, &ca_key, false, vec![])?,
+            untrusted_cert_der: leaf(&device_key, &other_cert, &other_key, false, vec![])?,
+            expired_cert_der: leaf(&device_key, &ca_cert, &ca_key, true, vec![])?,
+            encipher_only_cert_der: leaf(
+                &device_key,
+                &ca_cert,
+                &ca_key,
+                false,
+                vec![rcgen::KeyUsagePurpose::KeyEncipherment],
+            )?,
             device_key_pkcs8: device_pkcs8,
         })
     }
@@ -184,6 +199,10 @@ pub struct SbiKnobs {
     pub no_stream: bool,
     /// The device is not registered: unsigned deviceInfo (100), captures refused (100).
     pub not_registered: bool,
+    /// Captures are signed with a certificate whose key usage does not allow signatures.
+    pub wrong_key_usage: bool,
+    /// Only the SBI 1.0 verbs (SBIDISC, SBIINFO): MOSIPDISC and MOSIPDINFO get `405 OK` with error 500.
+    pub sbi_verbs_only: bool,
 }
 
 /// How to start a service.
@@ -361,8 +380,11 @@ fn answer(stream: &mut TcpStream, status: &str, port: u16, body: &str) -> std::i
 }
 
 fn serve(mut stream: TcpStream, s: &Shared) -> std::io::Result<()> {
-    let (method, path, body) = read_request(&mut stream)?;
+    let (mut method, path, body) = read_request(&mut stream)?;
     let port = s.port;
+    if knobs(s).sbi_verbs_only && method.starts_with("MOSIPD") {
+        method.clear();
+    }
     match (method.as_str(), path.as_str()) {
         ("MOSIPDISC" | "SBIDISC", "/device") => answer(&mut stream, "200 OK", port, &discovery(s, &body)),
         ("MOSIPDINFO" | "SBIINFO", "/info") => answer(&mut stream, "200 OK", port, &device_info(s)),
@@ -658,6 +680,8 @@ fn capture_items(
         &s.pki.untrusted_cert_der
     } else if k.expired_certificate {
         &s.pki.expired_cert_der
+    } else if k.wrong_key_usage {
+        &s.pki.encipher_only_cert_der
     } else {
         &s.pki.device_cert_der
     };

@@ -455,12 +455,17 @@ fn parse_json<T: serde::de::DeserializeOwned>(port: u16, body: &[u8]) -> Result<
     })
 }
 
-/// Whether an answer says the service does not know the method (405, or the mock's error 500 "Invalid URL").
+/// Whether an answer says the service does not know the method: 405 or 501, nothing, or the mock's
+/// `[{"error":{"errorCode":"500","errorInfo":"Invalid URL"}}]` (SBI 0.9.5 services do not know SBIDISC/SBIINFO).
 fn unknown_method(status: u16, body: &[u8]) -> bool {
-    status == 405
-        || status == 501
-        || find(body, b"\"500\"").is_some()
-        || body.iter().all(u8::is_ascii_whitespace)
+    if status == 405 || status == 501 || body.iter().all(u8::is_ascii_whitespace) {
+        return true;
+    }
+    serde_json::from_slice::<Vec<serde_json::Value>>(body.trim_ascii())
+        .ok()
+        .and_then(|v| v.first().cloned())
+        .and_then(|e| e.get("error")?.get("errorCode").cloned())
+        .is_some_and(|c| c == "500" || c == 500)
 }
 
 fn timestamp(t: OffsetDateTime) -> String {
