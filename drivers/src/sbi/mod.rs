@@ -15,7 +15,7 @@
 //! bytes after the body, closes every connection, declares a multipart boundary its parts do not use, and appends a
 //! whole HTTP answer after a stream ends. hyper or reqwest would have to be bent around each of these (custom
 //! methods, header formatting we do not control, strict multipart), and would bring an HTTP stack into the drivers
-//! crate for one loopback protocol. A 200-line client on tokio's `TcpStream` ([`http`]) writes exactly the bytes
+//! crate for one loopback protocol. A 200-line client on tokio's `TcpStream` (`http.rs`) writes exactly the bytes
 //! the services accept and reads what they really send, bounded in size and time. It only ever connects to
 //! 127.0.0.1.
 //!

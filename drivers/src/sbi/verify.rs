@@ -353,6 +353,10 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 /// | 35 + 5q | (1 + 3c) | when the certification flag is set: number of certification blocks c, then 3c bytes |
 /// | P | 1 | finger position (1 right thumb … 10 left little) |
 /// | P + 12 | 1 | image compression algorithm (0 uncompressed, 2 WSQ, 3 JPEG, 4/5 JPEG 2000 lossy/lossless, 6 PNG) |
+///
+/// Checked against the project's own 2011 writer (`docs/bundle-format.md`) and against MOSIP's bio-utils reader
+/// (finger representation header, Table 4: quality blocks, then certification blocks only when the flag is set,
+/// then the position; compression codes, Table 9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordFacts {
     pub finger_position: u8,
