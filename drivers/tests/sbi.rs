@@ -224,6 +224,28 @@ async fn good_442_capture_with_an_exception_verifies_and_chains_across_slaps() {
 }
 
 #[tokio::test]
+async fn numbers_as_numbers_and_unpadded_records_are_read_the_same() {
+    let sim = service("TSIM-NUM");
+    sim.knobs().numbers_as_numbers = true;
+    let c = client(sim.port());
+    let dev = slap_device(&c).await;
+    assert_eq!(dev.sub_ids, ["1", "2", "3"]);
+    let cap = c
+        .capture_slap(
+            &dev,
+            &request(Slap::Left, vec![Finger::LeftRing], ""),
+            &verifier(),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let names: Vec<&str> = cap.fingers.iter().map(|f| f.position).collect();
+    assert_eq!(names, ["left-index", "left-middle", "left-little"]);
+    assert!(cap.fingers.iter().all(|f| f.device_quality == 81.0));
+}
+
+#[tokio::test]
 async fn busy_is_a_retry() {
     let e = refused(
         capture_with(SbiKnobs {
@@ -501,6 +523,15 @@ async fn preview_stream_gives_jpeg_frames_and_no_stream_is_an_error() {
         );
     }
     drop(s);
+    // The same as an async stream.
+    let s = c.stream(&dev, Slap::Left, 2000).await.unwrap();
+    let mut frames = Box::pin(s.into_stream());
+    let f = futures_util::StreamExt::next(&mut frames)
+        .await
+        .expect("a frame")
+        .unwrap();
+    assert!(f.starts_with(&[0xFF, 0xD8]));
+    drop(frames);
     // A short stream ends (the HTTP answer the service appends after the frames is not a frame).
     let mut s = c.stream(&dev, Slap::Thumbs, 100).await.unwrap();
     let mut n = 0;

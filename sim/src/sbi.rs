@@ -201,6 +201,9 @@ pub struct SbiKnobs {
     pub not_registered: bool,
     /// Captures are signed with a certificate whose key usage does not allow signatures.
     pub wrong_key_usage: bool,
+    /// Numbers as JSON numbers (scores, sub ids) and bioValue base64url without padding, as some services send
+    /// them (the default is the mock's: strings, padded).
+    pub numbers_as_numbers: bool,
     /// Only the SBI 1.0 verbs (SBIDISC, SBIINFO): MOSIPDISC and MOSIPDINFO get `405 OK` with error 500.
     pub sbi_verbs_only: bool,
 }
@@ -481,9 +484,17 @@ fn discovery(s: &Shared, body: &[u8]) -> String {
         "digitalId": URL_SAFE.encode(digital_id_json(s).as_bytes()),
         "deviceCode": if registered { device_code(s) } else { String::new() },
         "purpose": if registered { "Registration" } else { "" },
-        "error": {"errorCode": code, "errorInfo": info}, "specVersion": ["0.9.5"], "deviceSubId": ["1", "2", "3"],
+        "error": {"errorCode": code, "errorInfo": info}, "specVersion": ["0.9.5"], "deviceSubId": sub_ids(&k),
     }])
     .to_string()
+}
+
+fn sub_ids(k: &SbiKnobs) -> Value {
+    if k.numbers_as_numbers {
+        json!([1, 2, 3])
+    } else {
+        json!(["1", "2", "3"])
+    }
 }
 
 fn status(k: &SbiKnobs) -> (&'static str, &'static str, &'static str) {
@@ -515,7 +526,7 @@ fn device_info(s: &Shared) -> String {
     let payload = json!({
         "specVersion": ["0.9.5"], "env": "Staging", "digitalId": sign(s, cert, &digital_id_json(s)),
         "deviceId": "2", "deviceCode": device_code(s), "purpose": "Registration", "serviceVersion": "0.9.5",
-        "deviceStatus": status, "firmware": "TAMGA.SIM.1.0", "certification": "L0", "deviceSubId": ["1", "2", "3"],
+        "deviceStatus": status, "firmware": "TAMGA.SIM.1.0", "certification": "L0", "deviceSubId": sub_ids(&k),
         "callbackId": format!("http://127.0.0.1:{}/", s.port),
     })
     .to_string();
@@ -697,15 +708,25 @@ fn capture_items(
             *position
         };
         let record = finger_record(s, *position, recorded_position, k.low_quality);
-        let quality = if k.low_quality { "22.0" } else { "81.0" };
+        let quality = if k.low_quality { 22.0 } else { 81.0 };
+        let (quality, requested_score) = if k.numbers_as_numbers {
+            (json!(quality), json!(requested))
+        } else {
+            (json!(format!("{quality:.1}")), json!(format!("{requested:.1}")))
+        };
+        let bio_value = if k.numbers_as_numbers {
+            URL_SAFE_NO_PAD.encode(&record)
+        } else {
+            URL_SAFE.encode(&record)
+        };
         let digital_id = sign(s, cert, &digital_id_json(s));
         let data = json!({
             "digitalId": digital_id, "deviceCode": device_code(s), "deviceServiceVersion": "0.9.5",
             "bioType": "Finger", "bioSubType": name, "purpose": "Registration", "env": env,
-            "bioValue": URL_SAFE.encode(&record),
+            "bioValue": bio_value,
             "transactionId": if k.wrong_transaction_id { format!("{tid}-X") } else { tid.to_owned() },
             "timestamp": sbi_time(time::OffsetDateTime::now_utc()),
-            "requestedScore": format!("{requested:.1}"), "qualityScore": quality,
+            "requestedScore": requested_score, "qualityScore": quality,
         })
         .to_string();
         let mut jws = sign(s, cert, &data);
