@@ -559,15 +559,33 @@ fn bind_in(range: RangeInclusive<u16>) -> TcpListener {
 #[tokio::test]
 async fn discovery_finds_two_services_and_skips_other_listeners() {
     let range = 47200..=47229;
-    // Listeners that are not SBI: garbage, plain HTTP 404, silence.
+    // Listeners that are not SBI: garbage, plain HTTP 404, silence, a service that knows none of the verbs.
     let garbage = bind_in(range.clone());
     let not_found = bind_in(range.clone());
     let silent = bind_in(range.clone());
+    let invalid_url = bind_in(range.clone());
     let others = [
         garbage.local_addr().unwrap().port(),
         not_found.local_addr().unwrap().port(),
         silent.local_addr().unwrap().port(),
+        invalid_url.local_addr().unwrap().port(),
     ];
+    // Answers every method as MOSIP's mock answers one it does not know.
+    std::thread::spawn(move || {
+        for s in invalid_url.incoming().flatten() {
+            let mut s = s;
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b);
+            let body = r#"[{"error":{"errorCode":"500","errorInfo":"Invalid URL"}}]"#;
+            let _ = s.write_all(
+                format!(
+                    "HTTP/1.1 405 OK\r\nContent-Length: {}\r\n\r\n{body}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
     std::thread::spawn(move || {
         for s in garbage.incoming().flatten() {
             let mut s = s;

@@ -21,7 +21,13 @@
 //!
 //! # What is believed
 //! Nothing before it is verified; see [`verify`]. A capture that fails any check is an error naming the reason,
-//! and nothing of it is returned.
+//! and nothing of it is returned. Discovery answers are unsigned by specification: they only say what answers
+//! where (for listing); device info and captures are verified.
+//!
+//! Limits today: one trust store serves the deviceInfo, the `data` and the digitalId (an L1 device's digitalId is
+//! signed by its FTM chip key: give the FTM provider's root too); the hash chain is the byte form MOSIP's mock and
+//! compliance toolkit compute (the legacy mock's text form is not accepted); only registration capture of
+//! fingers (no auth CAPTURE, no face or iris capture yet).
 
 mod http;
 pub mod verify;
@@ -506,14 +512,28 @@ impl SbiClient {
                 )
                 .await
                 .map_err(|e| SbiError::wire(port, "discovery", e))?;
-                if unknown_method(a.status, &a.body) && method == "MOSIPDISC" {
+                if unknown_method(a.status, &a.body) {
                     last = Some(a);
                     continue;
                 }
                 let entries: Vec<DiscoveryEntry> = parse_json(port, &a.body)?;
-                return Ok(entries.into_iter().map(|e| discovered(port, e)).collect());
+                // Entries that are only an error (no device: "no devices", "type mismatch") are not devices.
+                let (devices, errors): (Vec<_>, Vec<_>) = entries
+                    .into_iter()
+                    .partition(|e| !(e.device_status.is_empty() && e.digital_id.is_empty()));
+                if devices.is_empty() {
+                    if let Some(err) = errors
+                        .into_iter()
+                        .find_map(|e| e.error.filter(|x| !x.is_success()))
+                    {
+                        return Err(SbiError::device(&err));
+                    }
+                }
+                return Ok(devices.into_iter().map(|e| discovered(port, e)).collect());
             }
-            let why = last.map(|a| format!("HTTP {}", a.status)).unwrap_or_default();
+            let why = last
+                .map(|a| format!("neither MOSIPDISC nor SBIDISC is known (HTTP {})", a.status))
+                .unwrap_or_default();
             Err(SbiError::NotSbi { port, why })
         }
         .instrument(info_span!("sbi_discover", port))
@@ -547,7 +567,7 @@ impl SbiClient {
                 )
                 .await
                 .map_err(|e| SbiError::wire(port, "device info", e))?;
-                if method == "MOSIPDINFO" && unknown_method(a.status, &a.body) {
+                if unknown_method(a.status, &a.body) {
                     continue;
                 }
                 answer = Some(a);
