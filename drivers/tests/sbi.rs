@@ -268,6 +268,80 @@ async fn busy_is_a_retry() {
 }
 
 #[tokio::test]
+async fn a_second_capture_while_one_is_served_is_told_busy() {
+    let sim = service("TSIM-BUSY2");
+    let c = client(sim.port());
+    let dev = slap_device(&c).await;
+    sim.knobs().slow = Some(Duration::from_secs(3));
+    let first = {
+        let (c, dev) = (c.clone(), dev.clone());
+        tokio::spawn(async move {
+            c.capture_slap(
+                &dev,
+                &request(Slap::Left, vec![], ""),
+                &verifier(),
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .map(|cap| cap.fingers.len())
+        })
+    };
+    for _ in 0..3000 {
+        if sim.capture_in_progress() || first.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sim.capture_in_progress(), "the first capture reached the device");
+    let e = refused(
+        c.capture_slap(
+            &dev,
+            &request(Slap::Right, vec![], ""),
+            &verifier(),
+            OffsetDateTime::now_utc(),
+        )
+        .await,
+    );
+    assert!(
+        matches!(e, SbiError::Device { kind: DeviceErrorKind::Busy, ref code, .. } if code == "703"),
+        "{e}"
+    );
+    assert_eq!(
+        first.await.unwrap().map_err(|e| e.to_string()),
+        Ok(4),
+        "the first capture is served"
+    );
+}
+
+#[tokio::test]
+async fn requests_the_device_cannot_serve_are_refused_before_sending() {
+    let sim = service("TSIM-REQ");
+    let c = client(sim.port());
+    let dev = slap_device(&c).await;
+    let now = OffsetDateTime::now_utc();
+    let mut bad_tid = request(Slap::Left, vec![], "");
+    bad_tid.transaction_id = "no spaces allowed".into();
+    let e = refused(c.capture_slap(&dev, &bad_tid, &verifier(), now).await);
+    assert!(matches!(e, SbiError::Request(_)), "{e}");
+    let e = refused(
+        c.capture_slap(
+            &dev,
+            &request(Slap::Left, vec![Finger::RightThumb], ""),
+            &verifier(),
+            now,
+        )
+        .await,
+    );
+    assert!(matches!(e, SbiError::Request(_)), "{e}");
+    let all = Slap::Thumbs.fingers().to_vec();
+    let e = refused(
+        c.capture_slap(&dev, &request(Slap::Thumbs, all, ""), &verifier(), now)
+            .await,
+    );
+    assert!(matches!(e, SbiError::Request(_)), "{e}");
+}
+
+#[tokio::test]
 async fn slow_device_times_out_as_a_retry() {
     let e = refused(
         capture_with(SbiKnobs {

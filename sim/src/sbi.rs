@@ -296,6 +296,11 @@ impl SbiService {
         self.shared.knobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a registration capture is being served (the device is busy for others).
+    pub fn capture_in_progress(&self) -> bool {
+        self.shared.capturing.load(Ordering::SeqCst)
+    }
+
     pub fn pki(&self) -> &DeviceProviderPki {
         &self.shared.pki
     }
