@@ -176,6 +176,37 @@ fn devices_scan_lists_ports_as_json() {
 }
 
 #[test]
+fn devices_scan_lists_sbi_services() {
+    let pki = tamga_sim::sbi::DeviceProviderPki::shared().unwrap().clone();
+    let sim = tamga_sim::sbi::SbiService::start(
+        tamga_sim::sbi::SbiServiceConfig {
+            ports: 47400..=47420,
+            serial: "TSIM-SCAN".into(),
+            ..Default::default()
+        },
+        pki,
+    )
+    .unwrap();
+    let o = run(&["devices", "scan", "--json", "--sbi-ports", "47400-47420"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let sbi = v["sbi"].as_array().unwrap();
+    let d = sbi
+        .iter()
+        .find(|d| d["serial"] == "TSIM-SCAN")
+        .unwrap_or_else(|| panic!("the simulated service is listed: {v}"));
+    assert_eq!(d["port"], sim.port());
+    assert_eq!(d["make"], "Tamga");
+    assert_eq!(d["model"], "SIM-SLAP-442");
+    assert_eq!(d["type"], "Finger Slap");
+    assert_eq!(d["status"], "Ready");
+    assert_eq!(d["certification"], "L0");
+    // The table names it too.
+    let o = run(&["devices", "scan", "--sbi-ports", "47400-47420"]);
+    assert!(stdout(&o).contains("TSIM-SCAN"), "{}", stdout(&o));
+}
+
+#[test]
 fn mrz_read_from_a_simulated_reader_with_json_logs() {
     let profile = tamga_profiles::Catalog::builtin()
         .unwrap()

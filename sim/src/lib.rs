@@ -7,6 +7,7 @@
 //! - [`zfm`]: a ZFM / R30x / AS608 / R50x fingerprint module on a pty, with faults.
 //! - [`ptp_camera`]: a PTP still camera behind the driver's USB transport trait, serving real JPEGs.
 //! - [`passports`]: TD3 passports with real check digits (valid, expired, misprinted) for simulated applicants.
+//! - [`sbi`]: a MOSIP SBI device service (slap scanner) over loopback TCP, signing with a development PKI, with faults.
 //! - [`fingerprint`]: synthetic fingerprint images (orientation field, Gabor-grown ridges, acquisition knobs).
 
 pub mod fingerprint;
@@ -15,6 +16,7 @@ pub mod passports;
 pub mod ptp_camera;
 pub mod pty;
 pub mod rng;
+pub mod sbi;
 pub mod zfm;
 
 /// ICAO Doc 9303 specimen documents, as MRZ lines, for demos and tests.

@@ -13,11 +13,15 @@ use tokio_serial::{SerialPortInfo, SerialPortType};
 
 #[derive(Debug, Subcommand)]
 pub enum DevicesCommand {
-    /// Lists serial ports (with USB VID/PID where the port is on USB) and the matching profiles.
+    /// Lists serial ports (with USB VID/PID where the port is on USB) and the matching profiles, USB devices, and
+    /// the SBI device services (vendors' slap scanners and cameras) answering on 127.0.0.1.
     Scan {
-        /// One JSON array instead of a table.
+        /// One JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// The loopback ports asked for SBI device services, FROM-TO.
+        #[arg(long, default_value = "4501-4600", value_parser = parse_port_range)]
+        sbi_ports: std::ops::RangeInclusive<u16>,
     },
     /// Fingerprint module: system parameters, product information, firmware. Finds the baud rate if the
     /// profile's rate gets no answer.
@@ -97,7 +101,7 @@ pub fn report(ports: &[SerialPortInfo], catalog: &Catalog) -> Vec<PortReport> {
 
 pub fn run(cmd: DevicesCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     match cmd {
-        DevicesCommand::Scan { json } => scan(json, ctx),
+        DevicesCommand::Scan { json, sbi_ports } => scan(json, sbi_ports, ctx),
         DevicesCommand::Info { profile, port, text } => info(&profile, &port, text, ctx),
         DevicesCommand::Configure {
             profile,
@@ -273,6 +277,59 @@ struct ScanReport {
     usb: Vec<UsbReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     usb_error: Option<String>,
+    sbi: Vec<SbiReport>,
+}
+
+/// One device of an SBI device service, as its discovery answer announces it (unsigned: a capture verifies the
+/// device's signatures; a listing only names what answers).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct SbiReport {
+    pub port: u16,
+    pub make: String,
+    pub model: String,
+    pub serial: String,
+    /// "Finger Slap", "Face Full face", ...
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Ready, Busy, Not Ready, Not Registered.
+    pub status: String,
+    /// L0 / L1 (SBI 0.9.5), SBI 1.0 / SBI 2.0.
+    pub certification: String,
+}
+
+/// `FROM-TO` (or one port).
+pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let a: u16 = a.trim().parse().map_err(|_| format!("{a:?} is not a port"))?;
+    let b: u16 = b.trim().parse().map_err(|_| format!("{b:?} is not a port"))?;
+    if a == 0 || a > b {
+        return Err(format!("{s:?}: give FROM-TO with 0 < FROM <= TO"));
+    }
+    Ok(a..=b)
+}
+
+fn sbi_report(found: &[tamga_drivers::sbi::FoundService]) -> Vec<SbiReport> {
+    found
+        .iter()
+        .flat_map(|s| s.devices.iter())
+        .map(|d| {
+            let id = d.digital_id.as_ref();
+            let field = |f: fn(&tamga_drivers::sbi::wire::DigitalIdPayload) -> &String| {
+                id.map(|i| f(i).clone()).unwrap_or_default()
+            };
+            SbiReport {
+                port: d.port,
+                make: field(|i| &i.make),
+                model: field(|i| &i.model),
+                serial: field(|i| &i.serial_no),
+                type_: id
+                    .map(|i| format!("{} {}", i.type_, i.device_sub_type).trim().to_owned())
+                    .unwrap_or_default(),
+                status: d.status.clone(),
+                certification: d.certification.clone(),
+            }
+        })
+        .collect()
 }
 
 /// The serial ports, from sysfs (`/sys/class/tty`: serialport's enumeration without libudev, so the agent needs
@@ -286,7 +343,7 @@ fn serial_ports() -> Result<Vec<tokio_serial::SerialPortInfo>, String> {
     tokio_serial::available_ports().map_err(|e| format!("reading {}: {e}", tty.display()))
 }
 
-fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
+fn scan(json: bool, sbi_ports: std::ops::RangeInclusive<u16>, ctx: &Context) -> anyhow::Result<ExitCode> {
     let catalog = ctx.catalog()?;
     // A machine without sysfs's tty class still gets its USB devices listed, and the other way round.
     let (serial, serial_error) = match serial_ports() {
@@ -298,6 +355,12 @@ fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
         Ok(devs) => (usb_report(&devs, &catalog), None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
+    let sbi_range = format!("{}-{}", sbi_ports.start(), sbi_ports.end());
+    let found = runtime()?.block_on(tamga_drivers::sbi::discover(
+        sbi_ports,
+        &tamga_drivers::sbi::Timeouts::default(),
+    ));
+    let sbi = sbi_report(&found);
     if json {
         outln!(
             "{}",
@@ -305,7 +368,8 @@ fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
                 serial,
                 serial_error,
                 usb,
-                usb_error
+                usb_error,
+                sbi
             })?
         );
         return Ok(ExitCode::SUCCESS);
@@ -355,6 +419,22 @@ fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
             u.product.as_deref().unwrap_or("-")
         );
     }
+    outln!("SBI device services (127.0.0.1:{sbi_range}):");
+    if sbi.is_empty() {
+        outln!("  none. Start the vendor's device service (it listens on a port in {sbi_range}).");
+    }
+    for d in &sbi {
+        outln!(
+            "  {:<6} {:<12} {:<16} {:<16} {:<14} {:<15} {}",
+            d.port,
+            d.make,
+            d.model,
+            d.serial,
+            d.type_,
+            d.status,
+            d.certification
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -362,6 +442,15 @@ fn scan(json: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use tokio_serial::UsbPortInfo;
+
+    #[test]
+    fn sbi_port_ranges_parse() {
+        assert_eq!(parse_port_range("4501-4600"), Ok(4501..=4600));
+        assert_eq!(parse_port_range("4510"), Ok(4510..=4510));
+        assert!(parse_port_range("4600-4501").is_err());
+        assert!(parse_port_range("0-10").is_err());
+        assert!(parse_port_range("a-b").is_err());
+    }
 
     #[test]
     fn usb_cameras_are_matched_by_id_or_by_class() {
