@@ -1,7 +1,9 @@
-//! `tamga capture finger`: one finger from a ZFM module, checked for quality, written as a PNG.
+//! `tamga capture finger`: one finger from a ZFM module, checked for quality, written as a PNG; `tamga capture
+//! slap`: one slap from a vendor's MOSIP SBI device service, verified, decoded, checked, written as PNGs.
 
-use super::{Context, EXIT_DEVICE, EXIT_INVALID};
-use crate::capture::fingers::{FingerPosition, Next, Policy, TenFingers};
+use super::{Context, EXIT_DEVICE, EXIT_ERROR, EXIT_INVALID};
+use crate::capture::finger_record::{self, GreyFinger};
+use crate::capture::fingers::{ExceptionReason, FingerPosition, Next, Policy, TenFingers};
 use crate::capture::png_out;
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -11,10 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tamga_drivers::ptp::device::{Opener, PhotoCamera};
+use tamga_drivers::sbi::verify::TrustStore;
+use tamga_drivers::sbi::{
+    DeviceInfo, Finger, SbiClient, Slap, SlapCapture, SlapRequest, Timeouts, Verifier, discover,
+};
 use tamga_drivers::usb::rusb_transport::RusbTransport;
 use tamga_drivers::usb::{UsbSelector, UsbTransport};
 use tamga_drivers::zfm::{CaptureOutcome, FingerprintScanner, ScannerError};
 use tamga_quality::fingerprint::{Quality, assess};
+use time::OffsetDateTime;
 
 #[derive(Debug, Subcommand)]
 pub enum CaptureCommand {
@@ -61,6 +68,56 @@ pub enum CaptureCommand {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// One slap (left four, right four, or the two thumbs) from a vendor's MOSIP SBI device service, every
+    /// signature verified against the device-provider CAs; writes `DIR/POSITION.png` per finger (8-bit grey, with
+    /// its resolution) and prints the report. Exit 0 accepted, 1 a finger below the policy's threshold (files still
+    /// written), 3 the device did not deliver or what it sent failed verification (no files written), 2 bad usage.
+    Slap {
+        /// The device service's port on 127.0.0.1, or `auto`: the one fingerprint slap device found in
+        /// `--sbi-ports`.
+        #[arg(long)]
+        sbi: String,
+        /// The ports `--sbi auto` asks, FROM-TO.
+        #[arg(long, default_value = "4501-4600", value_parser = super::devices::parse_port_range)]
+        sbi_ports: std::ops::RangeInclusive<u16>,
+        #[arg(long, value_enum)]
+        slap: SlapArg,
+        /// A finger of the slap that is not captured: POSITION=amputated|bandaged|unable-to-capture (repeatable).
+        #[arg(long = "exception")]
+        exceptions: Vec<String>,
+        /// A PEM file of device-provider CA certificates the device's signatures must chain to (repeatable).
+        #[arg(long = "device-ca", required = true)]
+        device_ca: Vec<PathBuf>,
+        /// The folder to write the PNGs into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// A TOML file with a `[fingerprint_policy]` table (per-finger thresholds).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Seconds the device may take for the slap.
+        #[arg(long, default_value_t = 30)]
+        timeout: u32,
+    },
+}
+
+/// The slap to capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SlapArg {
+    Left,
+    Right,
+    Thumbs,
+}
+
+impl From<SlapArg> for Slap {
+    fn from(s: SlapArg) -> Slap {
+        match s {
+            SlapArg::Left => Slap::Left,
+            SlapArg::Right => Slap::Right,
+            SlapArg::Thumbs => Slap::Thumbs,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -116,6 +173,27 @@ pub fn run(cmd: CaptureCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             json,
             policy.as_deref(),
         ),
+        CaptureCommand::Slap {
+            sbi,
+            sbi_ports,
+            slap,
+            exceptions,
+            device_ca,
+            out,
+            json,
+            policy,
+            timeout,
+        } => slap_capture(&SlapArgs {
+            sbi,
+            sbi_ports,
+            slap: slap.into(),
+            exceptions,
+            device_ca,
+            out,
+            json,
+            policy,
+            timeout_secs: timeout,
+        }),
     }
 }
 
@@ -357,4 +435,388 @@ fn finger(
     } else {
         ExitCode::from(EXIT_INVALID)
     })
+}
+
+/// `tamga capture slap`'s arguments.
+struct SlapArgs {
+    sbi: String,
+    sbi_ports: std::ops::RangeInclusive<u16>,
+    slap: Slap,
+    exceptions: Vec<String>,
+    device_ca: Vec<PathBuf>,
+    out: PathBuf,
+    json: bool,
+    policy: Option<PathBuf>,
+    timeout_secs: u32,
+}
+
+#[derive(Serialize)]
+struct SlapDevice {
+    port: u16,
+    make: String,
+    model: String,
+    serial: String,
+    certification: String,
+}
+
+#[derive(Serialize)]
+struct SlapFinger {
+    position: FingerPosition,
+    file: String,
+    device_quality: f64,
+    quality: u8,
+}
+
+#[derive(Serialize)]
+struct SlapException {
+    position: FingerPosition,
+    reason: ExceptionReason,
+}
+
+#[derive(Serialize)]
+struct SlapReport {
+    device: SlapDevice,
+    slap: &'static str,
+    fingers: Vec<SlapFinger>,
+    exceptions: Vec<SlapException>,
+    signature: &'static str,
+    hash_chain: &'static str,
+}
+
+/// Why `capture slap` stops before anything is written.
+enum SlapFailure {
+    /// Bad usage (exit 2): several devices for `--sbi auto`, no slap scanner on the port named.
+    Usage(String),
+    /// The device did not deliver or what it sent was refused (exit 3).
+    Device(String),
+}
+
+/// Tamga's position of an SBI finger.
+fn finger_position(f: Finger) -> FingerPosition {
+    match f {
+        Finger::RightThumb => FingerPosition::RightThumb,
+        Finger::RightIndex => FingerPosition::RightIndex,
+        Finger::RightMiddle => FingerPosition::RightMiddle,
+        Finger::RightRing => FingerPosition::RightRing,
+        Finger::RightLittle => FingerPosition::RightLittle,
+        Finger::LeftThumb => FingerPosition::LeftThumb,
+        Finger::LeftIndex => FingerPosition::LeftIndex,
+        Finger::LeftMiddle => FingerPosition::LeftMiddle,
+        Finger::LeftRing => FingerPosition::LeftRing,
+        Finger::LeftLittle => FingerPosition::LeftLittle,
+    }
+}
+
+/// `POSITION=REASON`, the position a finger of `slap`.
+fn slap_exception(spec: &str, slap: Slap) -> anyhow::Result<(Finger, ExceptionReason)> {
+    let (pos, reason) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--exception {spec}: write POSITION=REASON"))?;
+    let finger = Finger::from_tamga_name(pos).ok_or_else(|| {
+        anyhow::anyhow!("--exception {spec}: {pos:?} is not a finger position (right-thumb ... left-little)")
+    })?;
+    if !slap.fingers().contains(&finger) {
+        let names: Vec<_> = slap.fingers().iter().map(|f| f.tamga_name()).collect();
+        anyhow::bail!(
+            "--exception {spec}: {pos} is not a finger of the {} slap ({})",
+            slap.name(),
+            names.join(", ")
+        );
+    }
+    let reason: ExceptionReason = serde_json::from_value(serde_json::Value::String(reason.replace('-', "_")))
+        .map_err(|_| {
+            anyhow::anyhow!("--exception {spec}: the reason is amputated, bandaged or unable-to-capture")
+        })?;
+    Ok((finger, reason))
+}
+
+/// A verified slap with each finger's image decoded (nothing written yet).
+struct DecodedSlap {
+    capture: SlapCapture,
+    images: Vec<GreyFinger>,
+}
+
+fn slap_capture(a: &SlapArgs) -> anyhow::Result<ExitCode> {
+    // Usage first (exit 2): exceptions, trust store, policy.
+    let mut exceptions: Vec<(Finger, ExceptionReason)> = Vec::new();
+    for spec in &a.exceptions {
+        let (f, r) = slap_exception(spec, a.slap)?;
+        if exceptions.iter().any(|(g, _)| *g == f) {
+            anyhow::bail!("--exception {spec}: {} is given twice", f.tamga_name());
+        }
+        exceptions.push((f, r));
+    }
+    if exceptions.len() == a.slap.fingers().len() {
+        anyhow::bail!(
+            "every finger of the {} slap is an exception: nothing to capture",
+            a.slap.name()
+        );
+    }
+    let mut trust = TrustStore::default();
+    for p in &a.device_ca {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        trust
+            .add_pem(&text)
+            .with_context(|| format!("--device-ca {}", p.display()))?;
+    }
+    let verifier = Verifier::new(trust);
+    let policy = match &a.policy {
+        Some(p) => {
+            let src = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Policy::from_toml(&p.display().to_string(), &src)?
+        }
+        None => Policy::default(),
+    };
+    let port: Option<u16> = match a.sbi.as_str() {
+        "auto" => None,
+        p => Some(
+            p.parse()
+                .ok()
+                .filter(|&n: &u16| n != 0)
+                .ok_or_else(|| anyhow::anyhow!("--sbi {p}: give a port (1-65535) or auto"))?,
+        ),
+    };
+    if a.timeout_secs == 0 || a.timeout_secs > 600 {
+        anyhow::bail!("--timeout {}: give 1 to 600 seconds", a.timeout_secs);
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let requested_score = policy.default.threshold;
+    let decoded = rt.block_on(capture_and_decode(
+        a,
+        port,
+        &exceptions,
+        &verifier,
+        requested_score,
+    ));
+    let DecodedSlap { capture, images } = match decoded {
+        Ok(d) => d,
+        Err(SlapFailure::Usage(why)) => {
+            eprintln!("tamga: {why}");
+            return Ok(ExitCode::from(EXIT_ERROR));
+        }
+        Err(SlapFailure::Device(why)) => {
+            eprintln!("tamga: {why}");
+            return Ok(ExitCode::from(EXIT_DEVICE));
+        }
+    };
+
+    // Verified and decoded: score, then write.
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut fingers = Vec::new();
+    let mut accepted = true;
+    let mut below = Vec::new();
+    for (f, img) in capture.fingers.iter().zip(&images) {
+        let position = finger_position(f.finger);
+        let q = assess(
+            &img.pixels,
+            img.width as usize,
+            img.height as usize,
+            img.resolution_ppi,
+        );
+        let threshold = policy.rule(position).threshold;
+        if q.score < threshold {
+            accepted = false;
+            let why: Vec<_> = q.findings.iter().map(|f| f.instruction()).collect();
+            below.push(format!(
+                "{}: quality {} below {threshold}{}{}",
+                position.label(),
+                q.score,
+                if why.is_empty() { "" } else { ": " },
+                why.join("; ")
+            ));
+        }
+        let file = a.out.join(format!("{}.png", f.position));
+        png_out::write_grey(&file, img.width, img.height, img.resolution_ppi, &img.pixels)?;
+        fingers.push(SlapFinger {
+            position,
+            file: file.display().to_string(),
+            device_quality: f.device_quality,
+            quality: q.score,
+        });
+    }
+    let report = SlapReport {
+        device: SlapDevice {
+            port: capture.device.port,
+            make: capture.device.make.clone(),
+            model: capture.device.model.clone(),
+            serial: capture.device.serial.clone(),
+            certification: capture.device.certification.clone(),
+        },
+        slap: capture.slap.name(),
+        fingers,
+        exceptions: exceptions
+            .iter()
+            .map(|&(f, reason)| SlapException {
+                position: finger_position(f),
+                reason,
+            })
+            .collect(),
+        signature: "verified",
+        hash_chain: "verified",
+    };
+    for b in &below {
+        eprintln!("tamga: {b}");
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string(&report)?);
+    } else {
+        let d = &report.device;
+        outln!(
+            "{} {} (serial {}, {}) on port {}: {} slap, signatures and hash chain verified",
+            d.make,
+            d.model,
+            d.serial,
+            d.certification,
+            d.port,
+            report.slap
+        );
+        for (f, img) in report.fingers.iter().zip(&images) {
+            outln!(
+                "  {:<20} -> {} ({}x{}, {} ppi) quality {} / 100, device {}",
+                f.position.label(),
+                f.file,
+                img.width,
+                img.height,
+                img.resolution_ppi,
+                f.quality,
+                f.device_quality
+            );
+        }
+        for e in &report.exceptions {
+            outln!("  {:<20} exception: {}", e.position.label(), e.reason.code());
+        }
+        outln!(
+            "{}",
+            if accepted {
+                "accepted"
+            } else {
+                "below the policy's threshold"
+            }
+        );
+    }
+    Ok(if accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+/// Finds the device, captures the slap (verified by the driver) and decodes every finger's record.
+async fn capture_and_decode(
+    a: &SlapArgs,
+    port: Option<u16>,
+    exceptions: &[(Finger, ExceptionReason)],
+    verifier: &Verifier,
+    requested_score: u8,
+) -> Result<DecodedSlap, SlapFailure> {
+    let timeouts = Timeouts::default();
+    let port = match port {
+        Some(p) => p,
+        None => {
+            let found = discover(a.sbi_ports.clone(), &timeouts).await;
+            let slaps: Vec<_> = found
+                .iter()
+                .flat_map(|s| s.devices.iter())
+                .filter(|d| {
+                    d.digital_id
+                        .as_ref()
+                        .is_some_and(|i| i.type_ == "Finger" && i.device_sub_type == "Slap")
+                })
+                .collect();
+            let range = format!("{}-{}", a.sbi_ports.start(), a.sbi_ports.end());
+            match slaps.as_slice() {
+                [] => {
+                    return Err(SlapFailure::Device(format!(
+                        "no fingerprint slap device answers on 127.0.0.1:{range}: start the vendor's device \
+                         service (tamga devices scan lists what answers)"
+                    )));
+                }
+                [one] => one.port,
+                many => {
+                    let list: Vec<String> = many
+                        .iter()
+                        .map(|d| {
+                            let i = d.digital_id.as_ref();
+                            format!(
+                                "port {} {} {} serial {}",
+                                d.port,
+                                i.map_or("", |i| i.make.as_str()),
+                                i.map_or("", |i| i.model.as_str()),
+                                i.map_or("", |i| i.serial_no.as_str())
+                            )
+                        })
+                        .collect();
+                    return Err(SlapFailure::Usage(format!(
+                        "{} fingerprint slap devices answer on 127.0.0.1:{range}; choose one with --sbi PORT: {}",
+                        many.len(),
+                        list.join("; ")
+                    )));
+                }
+            }
+        }
+    };
+    let client = SbiClient {
+        port,
+        timeouts: timeouts.clone(),
+    };
+    let infos = client
+        .device_info(verifier, OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| SlapFailure::Device(e.to_string()))?;
+    let slaps: Vec<&DeviceInfo> = infos.iter().filter(|d| d.is_finger_slap()).collect();
+    let device = match slaps.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(SlapFailure::Device(format!(
+                "the device service on port {port} has no fingerprint slap device"
+            )));
+        }
+        many => {
+            return Err(SlapFailure::Usage(format!(
+                "the device service on port {port} serves {} fingerprint slap devices; Tamga takes one per port",
+                many.len()
+            )));
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    let env = if device.env.is_empty() {
+        "Staging".to_owned()
+    } else {
+        device.env.clone()
+    };
+    let req = SlapRequest {
+        slap: a.slap,
+        exceptions: exceptions.iter().map(|(f, _)| *f).collect(),
+        requested_score,
+        timeout_ms: a.timeout_secs.saturating_mul(1000),
+        previous_hash: String::new(),
+        env,
+        transaction_id: format!("tamga-{}", uuid::Uuid::now_v7().simple()),
+    };
+    eprintln!(
+        "tamga: place the {} slap on the scanner ({} {}, port {port})",
+        a.slap.name(),
+        device.digital_id.make,
+        device.digital_id.model
+    );
+    let capture = client
+        .capture_slap(device, &req, verifier, now)
+        .await
+        .map_err(|e| SlapFailure::Device(e.to_string()))?;
+    let mut images = Vec::new();
+    for f in &capture.fingers {
+        let img = finger_record::decode(&f.record)
+            .map_err(|e| SlapFailure::Device(format!("{}: {e}", f.position)))?;
+        if img.position != f.finger.iso_code() {
+            return Err(SlapFailure::Device(format!(
+                "{}: the record's finger position is {}",
+                f.position, img.position
+            )));
+        }
+        images.push(img);
+    }
+    Ok(DecodedSlap { capture, images })
 }
