@@ -600,3 +600,330 @@ fn page_prints_the_operator_page_address_with_its_key_and_says_what_is_missing()
         assert_eq!(stdout(&o), "http://127.0.0.1:4599/#token=00ff\n");
     }
 }
+
+/// A simulated SBI slap device service on the first free port of `ports`, and its device-provider CA in a file.
+fn sbi_sim(
+    ports: std::ops::RangeInclusive<u16>,
+    serial: &str,
+) -> (tamga_sim::sbi::SbiService, tempfile::TempDir, String) {
+    let pki = tamga_sim::sbi::DeviceProviderPki::shared().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("device-ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let sim = tamga_sim::sbi::SbiService::start(
+        tamga_sim::sbi::SbiServiceConfig {
+            ports,
+            serial: serial.into(),
+            seed: 11,
+            ..Default::default()
+        },
+        pki,
+    )
+    .unwrap();
+    let ca = ca.display().to_string();
+    (sim, dir, ca)
+}
+
+/// Ports of the simulated SBI services of the `capture slap` tests (each takes the first free one); `--sbi auto`
+/// has its own range so that it finds only its own.
+const SLAP_PORTS: std::ops::RangeInclusive<u16> = 47430..=47469;
+
+/// Width, height and pixels per metre of a PNG, and Tamga's quality score of its pixels.
+fn png_facts(path: &std::path::Path) -> (u32, u32, u32, u8) {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut r = dec.read_info().unwrap();
+    let info = r.info();
+    let (w, h) = (info.width, info.height);
+    let dims = info.pixel_dims.unwrap();
+    assert_eq!(dims.unit, png::Unit::Meter);
+    assert_eq!(dims.xppu, dims.yppu);
+    assert_eq!(
+        (info.color_type, info.bit_depth),
+        (png::ColorType::Grayscale, png::BitDepth::Eight)
+    );
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    r.next_frame(&mut buf).unwrap();
+    let q = tamga_quality::fingerprint::assess(&buf, w as usize, h as usize, 500);
+    (w, h, dims.xppu, q.score)
+}
+
+fn pngs_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => vec![],
+    };
+    v.sort();
+    v
+}
+
+#[test]
+fn capture_slap_writes_four_pngs_and_the_json_contract() {
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP");
+    let out = dir.path().join("left");
+    let port = sim.port().to_string();
+    let o = run(&[
+        "capture",
+        "slap",
+        "--sbi",
+        &port,
+        "--slap",
+        "left",
+        "--device-ca",
+        &ca,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        pngs_in(&out),
+        [
+            "left-index.png",
+            "left-little.png",
+            "left-middle.png",
+            "left-ring.png"
+        ]
+    );
+    let mut fingers = Vec::new();
+    for pos in ["left-index", "left-middle", "left-ring", "left-little"] {
+        let file = out.join(format!("{pos}.png"));
+        let (w, h, ppm, score) = png_facts(&file);
+        assert_eq!((w, h), (192, 256), "{pos}: the simulator's finger size");
+        assert_eq!(ppm, 19685, "{pos}: 500 ppi");
+        fingers.push(format!(
+            r#"{{"position":"{pos}","file":"{}","device_quality":81.0,"quality":{score}}}"#,
+            file.display()
+        ));
+    }
+    let expected = format!(
+        r#"{{"device":{{"port":{port},"make":"Tamga","model":"SIM-SLAP-442","serial":"TSIM-SLAP","certification":"L0"}},"slap":"left","fingers":[{}],"exceptions":[],"signature":"verified","hash_chain":"verified"}}"#,
+        fingers.join(",")
+    );
+    assert_eq!(stdout(&o).trim_end(), expected);
+    assert_eq!(stdout(&o).lines().count(), 1);
+}
+
+#[test]
+fn capture_slap_with_an_exception_writes_three_and_lists_it() {
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-EXC");
+    let out = dir.path().join("left");
+    let o = run(&[
+        "capture",
+        "slap",
+        "--sbi",
+        &sim.port().to_string(),
+        "--slap",
+        "left",
+        "--exception",
+        "left-ring=bandaged",
+        "--device-ca",
+        &ca,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        pngs_in(&out),
+        ["left-index.png", "left-little.png", "left-middle.png"]
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let positions: Vec<_> = v["fingers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["position"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(positions, ["left-index", "left-middle", "left-little"]);
+    assert_eq!(
+        v["exceptions"],
+        serde_json::json!([{"position": "left-ring", "reason": "bandaged"}])
+    );
+}
+
+#[test]
+fn capture_slap_refuses_exceptions_outside_the_slap_and_bad_usage_with_2() {
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-USAGE");
+    let out = dir.path().join("out");
+    let port = sim.port().to_string();
+    for (exception, says) in [
+        ("right-index=bandaged", "not a finger of the left slap"),
+        ("left-index=sunburnt", "amputated, bandaged or unable-to-capture"),
+        ("left-index", "POSITION=REASON"),
+    ] {
+        let o = run(&[
+            "capture",
+            "slap",
+            "--sbi",
+            &port,
+            "--slap",
+            "left",
+            "--exception",
+            exception,
+            "--device-ca",
+            &ca,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{exception}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{exception}: {}", stderr(&o));
+    }
+    let o = run(&[
+        "capture",
+        "slap",
+        "--sbi",
+        &port,
+        "--slap",
+        "left",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "--device-ca is required");
+    assert!(!out.exists());
+}
+
+#[test]
+fn capture_slap_auto_finds_the_one_slap_device_and_refuses_to_choose_among_several() {
+    const AUTO: std::ops::RangeInclusive<u16> = 47470..=47479;
+    let (sim, dir, ca) = sbi_sim(AUTO, "TSIM-AUTO-1");
+    let out = dir.path().join("thumbs");
+    let args = |out: &std::path::Path| {
+        vec![
+            "capture".to_owned(),
+            "slap".into(),
+            "--sbi".into(),
+            "auto".into(),
+            "--sbi-ports".into(),
+            "47470-47479".into(),
+            "--slap".into(),
+            "thumbs".into(),
+            "--device-ca".into(),
+            ca.clone(),
+            "--out".into(),
+            out.display().to_string(),
+            "--json".into(),
+        ]
+    };
+    let a = args(&out);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["device"]["port"], sim.port());
+    assert_eq!(v["device"]["serial"], "TSIM-AUTO-1");
+    assert_eq!(pngs_in(&out), ["left-thumb.png", "right-thumb.png"]);
+
+    let (second, _dir2, _) = sbi_sim(AUTO, "TSIM-AUTO-2");
+    let out = dir.path().join("again");
+    let a = args(&out);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    for s in [
+        "TSIM-AUTO-1",
+        "TSIM-AUTO-2",
+        &sim.port().to_string(),
+        &second.port().to_string(),
+        "--sbi PORT",
+    ] {
+        assert!(e.contains(s), "{s} in: {e}");
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn capture_slap_refuses_what_fails_verification_with_3_and_writes_nothing() {
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-BAD");
+    let port = sim.port().to_string();
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(
+        &other_ca,
+        &tamga_sim::sbi::DeviceProviderPki::shared().unwrap().other_ca_pem,
+    )
+    .unwrap();
+    type Knob = fn(&mut tamga_sim::sbi::SbiKnobs);
+    let cases: [(&str, Knob, &str); 4] = [
+        ("bad-signature", |k| k.bad_signature = true, "signature"),
+        (
+            "untrusted-certificate",
+            |k| k.untrusted_certificate = true,
+            "chain",
+        ),
+        ("broken-hash-chain", |k| k.broken_hash_chain = true, "hash"),
+        ("untrusted-ca", |_| {}, "chain"),
+    ];
+    for (name, knob, says) in cases {
+        *sim.knobs() = tamga_sim::sbi::SbiKnobs::default();
+        knob(&mut sim.knobs());
+        let out = dir.path().join(name);
+        let ca = if name == "untrusted-ca" {
+            other_ca.display().to_string()
+        } else {
+            ca.clone()
+        };
+        let o = run(&[
+            "capture",
+            "slap",
+            "--sbi",
+            &port,
+            "--slap",
+            "right",
+            "--device-ca",
+            &ca,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).to_lowercase().contains(says), "{name}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{name}: {}", stdout(&o));
+        assert!(!out.exists(), "{name}: nothing is written");
+    }
+}
+
+#[test]
+fn capture_slap_below_the_policy_writes_the_files_and_exits_1() {
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-LOW");
+    // The simulator's low-quality prints (low contrast, noise, partial contact) score in the mid 40s on Tamga's
+    // score and its good ones in the 80s: a threshold of 60 lies between.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[fingerprint_policy]\nthreshold = 60\nattempts = 1\n").unwrap();
+    let capture = |out: &std::path::Path| {
+        run(&[
+            "capture",
+            "slap",
+            "--sbi",
+            &sim.port().to_string(),
+            "--slap",
+            "right",
+            "--device-ca",
+            &ca,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let o = capture(&dir.path().join("good"));
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), stdout(&o));
+    sim.knobs().low_quality = true;
+    let out = dir.path().join("right");
+    let o = capture(&out);
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stderr(&o), stdout(&o));
+    assert_eq!(pngs_in(&out).len(), 4);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for f in v["fingers"].as_array().unwrap() {
+        assert_eq!(f["device_quality"], 22.0);
+    }
+    assert!(
+        v["fingers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["quality"].as_u64().unwrap() < 60),
+        "{v}"
+    );
+    assert!(stderr(&o).contains("below 60"), "{}", stderr(&o));
+}
