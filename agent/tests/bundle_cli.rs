@@ -247,3 +247,84 @@ fn enrolment_request_then_install() {
     assert_ne!(o.status.code(), Some(0));
     assert!(text(&o.stderr).contains("does not match"), "{}", text(&o.stderr));
 }
+
+/// Base64url without padding (the JWS parts).
+fn b64url(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    s
+}
+
+#[test]
+fn certs_init_writes_a_device_provider_pki_whose_device_signs_what_the_sbi_driver_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("pki");
+    let c = certs.to_str().unwrap();
+    // A folder made before the device-provider files: they are added, the station's are kept.
+    let o = tamga(&["certs", "init", "--dir", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    for f in ["device-ca.pem", "device.pem", "device.key"] {
+        std::fs::remove_file(certs.join(f)).unwrap();
+    }
+    let station_key = std::fs::read(certs.join("station.key")).unwrap();
+    let o = tamga(&["certs", "init", "--dir", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("device-provider"), "{}", text(&o.stdout));
+    assert!(!text(&o.stdout).contains("for station"), "{}", text(&o.stdout));
+    assert_eq!(std::fs::read(certs.join("station.key")).unwrap(), station_key);
+    let mode = std::fs::metadata(certs.join("device.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // One of a set missing: refused without --force.
+    std::fs::remove_file(certs.join("device.pem")).unwrap();
+    let o = tamga(&["certs", "init", "--dir", c]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    assert!(text(&o.stderr).contains("device.key"), "{}", text(&o.stderr));
+    let o = tamga(&["certs", "init", "--dir", c, "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+
+    // The device key signs an RS256 JWS with the device certificate in x5c; the SBI driver verifies it against
+    // device-ca.pem, and refuses it against another CA.
+    let device_pem = std::fs::read_to_string(certs.join("device.pem")).unwrap();
+    let x5c: String = device_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key_pem = std::fs::read_to_string(certs.join("device.key")).unwrap();
+    let der = tamga_bundle::pki::pkcs8_from_pem(&key_pem).unwrap();
+    let key = ring::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
+    assert_eq!(key.public().modulus_len(), 256, "RSA-2048");
+    let header = serde_json::json!({"alg": "RS256", "x5c": [x5c]}).to_string();
+    let input = format!(
+        "{}.{}",
+        b64url(header.as_bytes()),
+        b64url(br#"{"hello":"device"}"#)
+    );
+    let mut sig = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    let jws = format!("{input}.{}", b64url(&sig));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ca = std::fs::read_to_string(certs.join("device-ca.pem")).unwrap();
+    let trust = tamga_drivers::sbi::verify::TrustStore::from_pem(&ca).unwrap();
+    let v = tamga_drivers::sbi::verify::verify_jws("test", &jws, &trust, now).unwrap();
+    assert_eq!(v.payload, br#"{"hello":"device"}"#);
+    let other = tamga_drivers::sbi::verify::TrustStore::from_pem(
+        &std::fs::read_to_string(certs.join("root-ca.pem")).unwrap(),
+    )
+    .unwrap();
+    assert!(tamga_drivers::sbi::verify::verify_jws("test", &jws, &other, now).is_err());
+}

@@ -7,6 +7,15 @@
 //!
 //! Production PKIs issue the same shapes from their own CAs; nothing here is special to development except that
 //! the CA keys sit next to the certificates.
+//!
+//! Apart from it, a development device-provider PKI for SBI device services ([`generate_device_provider`]): SBI
+//! signs with RS256, so RSA-2048 (keys by the `rsa` crate, which ring cannot generate; certificates by rcgen, which
+//! signs with ring). The `rsa` crate only generates keys here: its timing advisory (RUSTSEC-2023-0071, Marvin)
+//! concerns private-key operations, which it does not do in this crate.
+//!
+//! ```text
+//! device-provider CA ── device certificate (digitalSignature; CN = device serial)
+//! ```
 
 use crate::error::BundleError;
 use rcgen::{
@@ -26,6 +35,17 @@ pub struct DevPki {
     pub central_key: String,
     pub station: String,
     pub station_key: String,
+}
+
+/// PEM texts of a development device-provider PKI (RSA-2048, SHA-256).
+#[derive(Debug, Clone)]
+pub struct DevDeviceProvider {
+    /// The device provider's CA: what a station is given with `--device-ca`.
+    pub ca: String,
+    pub ca_key: String,
+    /// The device certificate (the `x5c` of a device's signatures) and its key (PKCS#8).
+    pub device: String,
+    pub device_key: String,
 }
 
 fn err(e: rcgen::Error) -> BundleError {
@@ -118,5 +138,41 @@ pub fn generate(station_id: &str) -> Result<DevPki, BundleError> {
         central_key: central_key.serialize_pem(),
         station,
         station_key,
+    })
+}
+
+/// A new RSA-2048 key, for rcgen.
+fn rsa_key() -> Result<KeyPair, BundleError> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .map_err(|e| BundleError::Internal(format!("RSA key generation: {e}")))?;
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| BundleError::Internal(format!("RSA key encoding: {e}")))?;
+    KeyPair::try_from(der.as_bytes()).map_err(err)
+}
+
+/// Makes a development device-provider PKI: its CA (10 years) and one device certificate (`serial` as common
+/// name, 1 year, key usage digitalSignature) with its key.
+pub fn generate_device_provider(serial: &str) -> Result<DevDeviceProvider, BundleError> {
+    let ca_key = rsa_key()?;
+    let mut cp = params("Tamga Development Device-Provider CA", 3650)?;
+    cp.distinguished_name
+        .push(DnType::OrganizationName, "Tamga development device provider");
+    cp.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    cp.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = cp.self_signed(&ca_key).map_err(err)?;
+    let device_key = rsa_key()?;
+    let mut dp = params(serial, 365)?;
+    dp.distinguished_name
+        .push(DnType::OrganizationName, "Tamga development device provider");
+    dp.is_ca = IsCa::ExplicitNoCa;
+    dp.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let device = dp.signed_by(&device_key, &ca, &ca_key).map_err(err)?;
+    Ok(DevDeviceProvider {
+        ca: ca.pem(),
+        ca_key: ca_key.serialize_pem(),
+        device: device.pem(),
+        device_key: device_key.serialize_pem(),
     })
 }

@@ -11,7 +11,8 @@ use tamga_bundle::{devpki, pki};
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
     /// Makes a development PKI in DIR: root-ca, station-ca, central and station certificates and keys (PEM, keys
-    /// PKCS#8, mode 0600). Idempotent; never overwrites a key without --force.
+    /// PKCS#8, mode 0600), and a development SBI device-provider PKI: device-ca.pem, device.pem, device.key
+    /// (RSA-2048). Idempotent (adds what is missing of a set); never overwrites a key without --force.
     Init {
         #[arg(long)]
         dir: PathBuf,
@@ -85,6 +86,14 @@ const FILES: [&str; 8] = [
     "station.key",
 ];
 
+/// The development device-provider PKI for SBI device services (RSA-2048): the CA a station is given with
+/// `--device-ca`, and a device certificate with its key (0600) for a simulated device service. The CA's key is not
+/// kept: a new device certificate comes with a new PKI (`--force`).
+const DEVICE_FILES: [&str; 3] = ["device-ca.pem", "device.pem", "device.key"];
+
+/// The common name of the development device certificate.
+const DEV_DEVICE_SERIAL: &str = "TAMGA-DEV-DEVICE-0001";
+
 /// Writes a development PKI into `dir` (keys 0600).
 pub fn write_dev_pki(dir: &Path, p: &devpki::DevPki) -> anyhow::Result<()> {
     for (name, text) in FILES.iter().zip(dev_pki_texts(p)) {
@@ -136,27 +145,55 @@ pub fn run(cmd: CertsCommand, _ctx: &Context) -> anyhow::Result<ExitCode> {
     match cmd {
         CertsCommand::Init { dir, station, force } => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let present: Vec<&str> = FILES.iter().copied().filter(|f| dir.join(f).exists()).collect();
-            if present.len() == FILES.len() && !force {
+            let present = |files: &[&'static str]| -> Vec<&'static str> {
+                files.iter().copied().filter(|f| dir.join(f).exists()).collect()
+            };
+            let (station_present, device_present) = (present(&FILES), present(&DEVICE_FILES));
+            // A set already complete is kept (a folder made before the device-provider files gets them added).
+            let station_done = station_present.len() == FILES.len() && !force;
+            let device_done = device_present.len() == DEVICE_FILES.len() && !force;
+            if station_done && device_done {
                 outln!(
                     "development PKI already in {} (nothing changed; --force makes a new one)",
                     dir.display()
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            if !present.is_empty() && !force {
-                bail!(
-                    "{} already holds {}: refusing to overwrite keys; move them away or pass --force",
-                    dir.display(),
-                    present.join(", ")
+            if !force {
+                let mut partial = Vec::new();
+                if !station_done {
+                    partial.extend(station_present);
+                }
+                if !device_done {
+                    partial.extend(device_present);
+                }
+                if !partial.is_empty() {
+                    bail!(
+                        "{} already holds {}: refusing to overwrite keys; move them away or pass --force",
+                        dir.display(),
+                        partial.join(", ")
+                    );
+                }
+            }
+            if !station_done {
+                let p = devpki::generate(&station)?;
+                write_dev_pki(&dir, &p)?;
+                outln!(
+                    "development PKI for station {station} written to {}",
+                    dir.display()
                 );
             }
-            let p = devpki::generate(&station)?;
-            write_dev_pki(&dir, &p)?;
-            outln!(
-                "development PKI for station {station} written to {}",
-                dir.display()
-            );
+            if !device_done {
+                let d = devpki::generate_device_provider(DEV_DEVICE_SERIAL)?;
+                for (name, text) in DEVICE_FILES.iter().zip([&d.ca, &d.device, &d.device_key]) {
+                    write(&dir.join(name), text, name.ends_with(".key"))?;
+                }
+                outln!(
+                    "development device-provider PKI (device-ca.pem for --device-ca; device.pem, device.key for a \
+                     simulated device service) written to {}",
+                    dir.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         CertsCommand::Request { station, dir, force } => {
