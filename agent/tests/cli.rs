@@ -927,3 +927,40 @@ fn capture_slap_below_the_policy_writes_the_files_and_exits_1() {
     );
     assert!(stderr(&o).contains("below 60"), "{}", stderr(&o));
 }
+
+#[test]
+fn capture_slap_decodes_uncompressed_records_and_refuses_jpeg2000_with_3() {
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-CODEC");
+    let capture = |out: &std::path::Path| {
+        run(&[
+            "capture",
+            "slap",
+            "--sbi",
+            &sim.port().to_string(),
+            "--slap",
+            "thumbs",
+            "--device-ca",
+            &ca,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    sim.knobs().uncompressed_images = true;
+    let raw = dir.path().join("raw");
+    let o = capture(&raw);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(pngs_in(&raw), ["left-thumb.png", "right-thumb.png"]);
+    let (w, h, ppm, _) = png_facts(&raw.join("left-thumb.png"));
+    assert_eq!((w, h, ppm), (192, 256, 19685));
+
+    *sim.knobs() = tamga_sim::sbi::SbiKnobs::default();
+    sim.knobs().jpeg2000_label = true;
+    let j2k = dir.path().join("j2k");
+    let o = capture(&j2k);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("JPEG 2000"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not yet supported"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    assert!(!j2k.exists());
+}

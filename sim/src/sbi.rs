@@ -206,6 +206,11 @@ pub struct SbiKnobs {
     pub numbers_as_numbers: bool,
     /// Only the SBI 1.0 verbs (SBIDISC, SBIINFO): MOSIPDISC and MOSIPDINFO get `405 OK` with error 500.
     pub sbi_verbs_only: bool,
+    /// The records carry uncompressed 8-bit grey pixels (compression 0) instead of PNG.
+    pub uncompressed_images: bool,
+    /// The records say JPEG 2000 lossless (compression 5) but still hold the PNG bytes (the simulator has no JPEG
+    /// 2000 encoder): enough for a client that must refuse or decode that code.
+    pub jpeg2000_label: bool,
 }
 
 /// How to start a service.
@@ -712,7 +717,14 @@ fn capture_items(
         } else {
             *position
         };
-        let record = finger_record(s, *position, recorded_position, k.low_quality);
+        let compression = if k.uncompressed_images {
+            0
+        } else if k.jpeg2000_label {
+            5
+        } else {
+            6
+        };
+        let record = finger_record(s, *position, recorded_position, k.low_quality, compression);
         let quality = if k.low_quality { 22.0 } else { 81.0 };
         let (quality, requested_score) = if k.numbers_as_numbers {
             (json!(quality), json!(requested))
@@ -780,13 +792,16 @@ fn finger_pixels(s: &Shared, position: u8, low: bool) -> Vec<u8> {
         .clone()
 }
 
-/// The sim's own ISO/IEC 19794-4:2011 writer: one representation, one quality block, PNG (compression 6).
-fn finger_record(s: &Shared, position: u8, recorded_position: u8, low: bool) -> Vec<u8> {
+/// The sim's own ISO/IEC 19794-4:2011 writer: one representation, one quality block, the image as PNG
+/// (compression 6, also under the JPEG 2000 label 5) or uncompressed (0).
+fn finger_record(s: &Shared, position: u8, recorded_position: u8, low: bool, compression: u8) -> Vec<u8> {
     let (w, h) = s.cfg.finger_size;
     let pixels = finger_pixels(s, position, low);
-    let mut png_bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut png_bytes, w, h);
+    let mut image_bytes = Vec::new();
+    if compression == 0 {
+        image_bytes.clone_from(&pixels);
+    } else {
+        let mut enc = png::Encoder::new(&mut image_bytes, w, h);
         enc.set_color(png::ColorType::Grayscale);
         enc.set_depth(png::BitDepth::Eight);
         enc.set_pixel_dims(Some(png::PixelDimensions {
@@ -821,12 +836,12 @@ fn finger_record(s: &Shared, position: u8, recorded_position: u8, low: bool) -> 
         rep.extend_from_slice(&500u16.to_be_bytes());
     }
     rep.push(8); // bit depth
-    rep.push(6); // compression: PNG
+    rep.push(compression); // 6 PNG (the default), 0 uncompressed, 5 JPEG 2000 lossless
     rep.push(0); // impression: live-scan plain
     rep.extend_from_slice(&u16::try_from(w).unwrap_or(0).to_be_bytes());
     rep.extend_from_slice(&u16::try_from(h).unwrap_or(0).to_be_bytes());
-    rep.extend_from_slice(&u32::try_from(png_bytes.len()).unwrap_or(0).to_be_bytes());
-    rep.extend_from_slice(&png_bytes);
+    rep.extend_from_slice(&u32::try_from(image_bytes.len()).unwrap_or(0).to_be_bytes());
+    rep.extend_from_slice(&image_bytes);
     let rep_len = u32::try_from(rep.len()).unwrap_or(0).to_be_bytes();
     rep[0..4].copy_from_slice(&rep_len);
     let mut v = b"FIR\x00020\x00".to_vec();
