@@ -96,7 +96,7 @@ pub enum CaptureCommand {
         /// A TOML file with a `[fingerprint_policy]` table (per-finger thresholds).
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// Seconds the device may take for the slap.
+        /// Seconds the device may take for the slap (1-240).
         #[arg(long, default_value_t = 30)]
         timeout: u32,
     },
@@ -437,6 +437,9 @@ fn finger(
     })
 }
 
+/// The longest `--timeout` of `capture slap`: well within the verifier's timestamp window (300 s).
+const MAX_SLAP_TIMEOUT_SECS: u32 = 240;
+
 /// `tamga capture slap`'s arguments.
 struct SlapArgs {
     sbi: String,
@@ -576,8 +579,13 @@ fn slap_capture(a: &SlapArgs) -> anyhow::Result<ExitCode> {
                 .ok_or_else(|| anyhow::anyhow!("--sbi {p}: give a port (1-65535) or auto"))?,
         ),
     };
-    if a.timeout_secs == 0 || a.timeout_secs > 600 {
-        anyhow::bail!("--timeout {}: give 1 to 600 seconds", a.timeout_secs);
+    // The device's timestamp must lie within the verifier's window (5 minutes) around the time the capture was
+    // asked for, so the capture may not take longer than that.
+    if a.timeout_secs == 0 || a.timeout_secs > MAX_SLAP_TIMEOUT_SECS {
+        anyhow::bail!(
+            "--timeout {}: give 1 to {MAX_SLAP_TIMEOUT_SECS} seconds",
+            a.timeout_secs
+        );
     }
 
     let rt = tokio::runtime::Builder::new_current_thread()
