@@ -22,5 +22,7 @@ pub mod manifest;
 pub mod pki;
 pub mod receipt;
 pub mod seal;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::BundleError;

@@ -3,10 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tamga_bundle::iso19794::{CaptureTime, FingerImageRecord};
-use tamga_bundle::manifest::{self, Device, Exception, Item, Manifest, Session};
-use tamga_bundle::seal::{StationSigner, seal};
-use tamga_bundle::{b64, devpki, pki};
+use tamga_bundle::{b64, devpki, manifest, pki};
 use tamga_central::store::FsStore;
 use tamga_central::{CentralConfig, Options, Running};
 
@@ -137,7 +134,7 @@ pub struct Station {
 }
 
 /// (bundle id, manifest digest, sealed bundle).
-pub type Sealed = (String, String, String);
+pub use tamga_bundle::testkit::Sealed;
 
 impl Station {
     /// The SHA-256 fingerprint of the station certificate, as the revocation list names it.
@@ -147,82 +144,14 @@ impl Station {
 
     /// A sealed bundle (one finger of `image_len` bytes of `seed`) chained after `previous`.
     pub fn bundle(&self, previous: &str, seed: u8, image_len: usize) -> Sealed {
-        let signer = StationSigner::from_pem(&self.key, &[&self.cert, &self.station_ca]).unwrap();
-        let central_point = pki::cert_info(&pki::certs_from_pem(&self.central).unwrap()[0])
-            .unwrap()
-            .public_point;
-        let rec = FingerImageRecord {
-            capture_time: CaptureTime {
-                year: 2026,
-                month: 11,
-                day: 21,
-                hour: 10,
-                minute: 0,
-                second: 0,
-                millisecond: 0,
-            },
-            device_technology: 0,
-            device_vendor: 0,
-            device_type: 0,
-            quality: vec![],
-            position: 1,
-            representation_number: 0,
-            resolution_ppi: 500,
-            bit_depth: 8,
-            compression: 6,
-            impression: 0,
-            width: 256,
-            height: 288,
-            image: vec![seed; image_len],
-        }
-        .to_bytes();
-        let m = Manifest {
-            format: manifest::FORMAT.into(),
-            version: 1,
-            bundle_id: uuid::Uuid::now_v7().to_string(),
-            centre_id: "KZ-ALA-001".into(),
-            station_id: self.id.clone(),
-            operator_id: "op".into(),
-            session: Session {
-                started_at: "a".into(),
-                ended_at: "b".into(),
-            },
-            previous_bundle_sha256: previous.into(),
-            document: None,
-            items: vec![Item {
-                file: "finger-01.fir".into(),
-                kind: "finger".into(),
-                position: Some("right-thumb".into()),
-                position_code: Some(1),
-                record_format: "ISO/IEC 19794-4:2011".into(),
-                image_format: "png".into(),
-                width: 256,
-                height: 288,
-                resolution_ppi: Some(500),
-                quality: serde_json::json!({}),
-                device: Device {
-                    model: "m".into(),
-                    serial: "s".into(),
-                    firmware: "f".into(),
-                    profile: "p".into(),
-                    profile_sha256: "0".repeat(64),
-                },
-                captured_at: "c".into(),
-                attempts: 1,
-                sha256: b64::sha256_hex(&rec),
-            }],
-            exceptions: (2..=10u8)
-                .map(|c| Exception {
-                    position: manifest::POSITIONS[usize::from(c) - 1].into(),
-                    position_code: c,
-                    reason: "bandaged".into(),
-                    code: "UP".into(),
-                })
-                .collect(),
-            complete: false,
+        let signing = tamga_bundle::testkit::Signing {
+            station_id: &self.id,
+            centre_id: "KZ-ALA-001",
+            key: &self.key,
+            chain: [&self.cert, &self.station_ca],
+            central: &self.central,
         };
-        let sealed = seal(&m, &[("finger-01.fir".into(), rec)], &signer, &central_point).unwrap();
-        (m.bundle_id, sealed.manifest_sha256, sealed.jwe)
+        tamga_bundle::testkit::sealed_bundle(&signing, previous, seed, image_len)
     }
 
     /// `n` bundles in chain order after genesis.
