@@ -125,8 +125,8 @@ impl Api {
 impl Default for Api {
     fn default() -> Self {
         Api {
-            listen: SocketAddr::from(([127, 0, 0, 1], 4501)),
-            allowed_origins: vec!["http://127.0.0.1:4501".into(), "http://localhost:4501".into()],
+            listen: SocketAddr::from(([127, 0, 0, 1], 4480)),
+            allowed_origins: vec!["http://127.0.0.1:4480".into(), "http://localhost:4480".into()],
             max_body_bytes: 64 * 1024,
             token_group_readable: false,
             max_connections: default_max_connections(),
@@ -225,8 +225,19 @@ impl StationConfig {
                 "api.listen",
                 format!(
                     "{} is not a loopback address: the local API serves this workstation only (TLS with client \
-                     authentication for remote access is not supported); use 127.0.0.1:4501",
+                     authentication for remote access is not supported); use 127.0.0.1:4480",
                     c.api.listen
+                ),
+            );
+        }
+        if (4501..=4600).contains(&c.api.listen.port()) {
+            return bad(
+                "api.listen",
+                format!(
+                    "port {} is in 4501-4600, where vendors' SBI device services (slap scanners, cameras) take \
+                     their port: the agent would keep one of them from starting or be probed as one; use another \
+                     port (default 4480)",
+                    c.api.listen.port()
                 ),
             );
         }
@@ -255,7 +266,7 @@ impl StationConfig {
         {
             return bad(
                 "api.allowed_origins",
-                format!("`{o}`: list exact origins such as http://127.0.0.1:4501; no wildcards"),
+                format!("`{o}`: list exact origins such as http://127.0.0.1:4480; no wildcards"),
             );
         }
         if !crate::ui::LANGUAGES.contains(&c.ui.language.as_str()) {
@@ -315,14 +326,34 @@ mod tests {
     #[test]
     fn the_example_config_parses() {
         let c = StationConfig::parse("examples/station.toml", EXAMPLE).unwrap();
-        assert_eq!(c.api.listen.port(), 4501);
+        assert_eq!(c.api.listen.port(), 4480);
         assert_eq!(c.devices.len(), 3);
         assert_eq!(c.fingerprint_policy.default.attempts, 3);
     }
 
     #[test]
+    fn the_api_keeps_out_of_the_sbi_port_range() {
+        for port in [4501, 4550, 4600] {
+            let e = StationConfig::parse(
+                "s.toml",
+                &EXAMPLE.replace("127.0.0.1:4480\"", &format!("127.0.0.1:{port}\"")),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("api.listen") && e.contains("SBI"), "{e}");
+        }
+        for port in [4480, 4500, 4601] {
+            let c = StationConfig::parse(
+                "s.toml",
+                &EXAMPLE.replace("127.0.0.1:4480\"", &format!("127.0.0.1:{port}\"")),
+            );
+            assert!(c.is_ok(), "{port}: {c:?}");
+        }
+    }
+
+    #[test]
     fn errors_name_file_key_and_fix() {
-        let e = StationConfig::parse("s.toml", &EXAMPLE.replace("127.0.0.1:4501\"", "0.0.0.0:4501\""))
+        let e = StationConfig::parse("s.toml", &EXAMPLE.replace("127.0.0.1:4480\"", "0.0.0.0:4480\""))
             .unwrap_err();
         assert!(e.to_string().starts_with("s.toml: key `api.listen`"), "{e}");
         let e = StationConfig::parse(

@@ -574,7 +574,7 @@ fn page_prints_the_operator_page_address_with_its_key_and_says_what_is_missing()
     std::fs::create_dir(&data).unwrap();
     let example = include_str!("../../examples/station.toml")
         .replace("/var/lib/tamga", data.to_str().unwrap())
-        .replace("127.0.0.1:4501\"", "127.0.0.1:4599\"");
+        .replace("127.0.0.1:4480\"", "127.0.0.1:4499\"");
     let config = dir.path().join("station.toml");
     std::fs::write(&config, example).unwrap();
     let cfg = config.to_str().unwrap();
@@ -597,7 +597,7 @@ fn page_prints_the_operator_page_address_with_its_key_and_says_what_is_missing()
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).unwrap();
         let o = run(&["page", "--config", cfg]);
         assert!(o.status.success(), "{mode:o}: {}", stderr(&o));
-        assert_eq!(stdout(&o), "http://127.0.0.1:4599/#token=00ff\n");
+        assert_eq!(stdout(&o), "http://127.0.0.1:4499/#token=00ff\n");
     }
 }
 

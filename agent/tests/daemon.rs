@@ -38,9 +38,9 @@ async fn tamga_run_serves_the_operator_page_in_the_configured_language() {
     let config = head
         .replace("/var/lib/tamga", data.to_str().unwrap())
         .replace("/etc/tamga/pki", pki.to_str().unwrap())
-        .replace("127.0.0.1:4501\"", &format!("127.0.0.1:{port}\""))
+        .replace("127.0.0.1:4480\"", &format!("127.0.0.1:{port}\""))
         .replace(
-            "allowed_origins = [\"http://127.0.0.1:4501\", \"http://localhost:4501\"]",
+            "allowed_origins = [\"http://127.0.0.1:4480\", \"http://localhost:4480\"]",
             "allowed_origins = []",
         )
         .replace("language = \"ru\"", "language = \"kk\"")
@@ -150,7 +150,7 @@ fn tamga_run_says_at_start_what_it_found() {
     let port = free_port("127.0.0.1");
     let dead = free_port("127.0.0.1");
     let config = station(dir.path(), |c| {
-        c.replace("127.0.0.1:4501\"", &format!("127.0.0.1:{port}\""))
+        c.replace("127.0.0.1:4480\"", &format!("127.0.0.1:{port}\""))
             .replace("/dev/serial/by-id/usb-DESKO_PENTA-if00", "/nonexistent/ttyMRZ")
             .replace(
                 "/dev/serial/by-id/usb-FTDI_FT232R-if00-port0",
@@ -240,7 +240,7 @@ async fn the_page_works_on_any_configured_loopback_address() {
     let port = free_port("127.0.0.2");
     let config = station(dir.path(), |c| {
         let head = c[..c.find("[[devices]]").unwrap()].to_owned();
-        head.replace("127.0.0.1:4501\"", &format!("127.0.0.2:{port}\""))
+        head.replace("127.0.0.1:4480\"", &format!("127.0.0.2:{port}\""))
     });
     let _daemon = Killed(
         Command::new(env!("CARGO_BIN_EXE_tamga"))

@@ -45,7 +45,7 @@ fn station() -> Station {
     let listen = listener.local_addr().unwrap().to_string();
     let example = include_str!("../../examples/station.toml")
         .replace("/var/lib/tamga", data.to_str().unwrap())
-        .replace("127.0.0.1:4501\"", &format!("{listen}\""));
+        .replace("127.0.0.1:4480\"", &format!("{listen}\""));
     let config = dir.path().join("station.toml");
     std::fs::write(&config, example).unwrap();
     let bin = dir.path().join("bin");

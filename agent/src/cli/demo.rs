@@ -122,7 +122,7 @@ pub struct DemoArgs {
     #[arg(long)]
     applicants: Option<usize>,
     /// API port (0: any free port).
-    #[arg(long, default_value_t = 4501)]
+    #[arg(long, default_value_t = 4480)]
     port: u16,
     /// The operator page's language until the operator picks another: en, ru or kk.
     #[arg(long, default_value = "en", value_parser = clap::builder::PossibleValuesParser::new(crate::ui::LANGUAGES))]
