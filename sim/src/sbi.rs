@@ -208,9 +208,27 @@ pub struct SbiKnobs {
     pub sbi_verbs_only: bool,
     /// The records carry uncompressed 8-bit grey pixels (compression 0) instead of PNG.
     pub uncompressed_images: bool,
-    /// The records say JPEG 2000 lossless (compression 5) but still hold the PNG bytes (the simulator has no JPEG
-    /// 2000 encoder): enough for a client that must refuse or decode that code.
+    /// The records say JPEG 2000 lossless (compression 5) but still hold the PNG bytes: a client must refuse them
+    /// (they are not a JPEG 2000 codestream).
     pub jpeg2000_label: bool,
+    /// The records carry real JPEG 2000 (compression 5, what MOSIP registration devices send), encoded by this
+    /// encoder from the 8-bit grey pixels. The simulator has no JPEG 2000 encoder of its own (docs/jpeg2000.md:
+    /// the one pure-Rust encoder found is not lossless, OpenJPEG's bindings need unsafe code), so the caller plugs
+    /// one in; Tamga's tests plug in OpenJPEG through Python's Pillow, a codec independent of the agent's.
+    pub jpeg2000_encoder: Option<Jpeg2000Encoder>,
+}
+
+/// `(width, height, row-major 8-bit grey pixels) -> JPEG 2000 bytes` (J2K codestream or JP2 file), lossless.
+pub type Jpeg2000EncodeFn = dyn Fn(u32, u32, &[u8]) -> Result<Vec<u8>, String> + Send + Sync;
+
+/// A JPEG 2000 encoder the caller plugs into the simulator ([`SbiKnobs::jpeg2000_encoder`]).
+#[derive(Clone)]
+pub struct Jpeg2000Encoder(pub std::sync::Arc<Jpeg2000EncodeFn>);
+
+impl std::fmt::Debug for Jpeg2000Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Jpeg2000Encoder(..)")
+    }
 }
 
 /// How to start a service.
@@ -719,12 +737,19 @@ fn capture_items(
         };
         let compression = if k.uncompressed_images {
             0
-        } else if k.jpeg2000_label {
+        } else if k.jpeg2000_label || k.jpeg2000_encoder.is_some() {
             5
         } else {
             6
         };
-        let record = finger_record(s, *position, recorded_position, k.low_quality, compression);
+        let record = finger_record(
+            s,
+            *position,
+            recorded_position,
+            k.low_quality,
+            compression,
+            k.jpeg2000_encoder.as_ref(),
+        );
         let quality = if k.low_quality { 22.0 } else { 81.0 };
         let (quality, requested_score) = if k.numbers_as_numbers {
             (json!(quality), json!(requested))
@@ -793,13 +818,26 @@ fn finger_pixels(s: &Shared, position: u8, low: bool) -> Vec<u8> {
 }
 
 /// The sim's own ISO/IEC 19794-4:2011 writer: one representation, one quality block, the image as PNG
-/// (compression 6, also under the JPEG 2000 label 5) or uncompressed (0).
-fn finger_record(s: &Shared, position: u8, recorded_position: u8, low: bool, compression: u8) -> Vec<u8> {
+/// (compression 6, also under the JPEG 2000 label 5), uncompressed (0), or JPEG 2000 (5) by the encoder given.
+fn finger_record(
+    s: &Shared,
+    position: u8,
+    recorded_position: u8,
+    low: bool,
+    compression: u8,
+    jpeg2000: Option<&Jpeg2000Encoder>,
+) -> Vec<u8> {
     let (w, h) = s.cfg.finger_size;
     let pixels = finger_pixels(s, position, low);
     let mut image_bytes = Vec::new();
     if compression == 0 {
         image_bytes.clone_from(&pixels);
+    } else if let (5, Some(enc)) = (compression, jpeg2000) {
+        match (enc.0)(w, h, &pixels) {
+            Ok(b) => image_bytes = b,
+            // An empty image: the client refuses the record, and the log says why.
+            Err(e) => tracing::warn!(error = %e, "the simulator's JPEG 2000 encoder failed"),
+        }
     } else {
         let mut enc = png::Encoder::new(&mut image_bytes, w, h);
         enc.set_color(png::ColorType::Grayscale);
