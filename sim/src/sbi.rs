@@ -6,7 +6,8 @@
 //! encoders (never the driver's), and signs with a development device-provider PKI ([`DeviceProviderPki`]: an
 //! RSA-2048 CA and a device certificate without extensions, like the mock's). Slaps come from the synthetic prints
 //! of [`crate::fingerprint`], the same ten fingers for one applicant seed, each finger as an ISO/IEC 19794-4:2011
-//! record with a PNG image (compression code 6), 500 ppi.
+//! record with a PNG image (compression code 6), 500 ppi; or raw pixels, or JPEG 2000 from an encoder the caller
+//! plugs in (the simulator has none of its own: docs/jpeg2000.md).
 //!
 //! Knobs ([`SbiKnobs`]) inject what real services and tampered ones do: busy, slow, low quality, a finger missing,
 //! a wrong finger position, a bad signature, an untrusted certificate, a broken hash chain, a wrong transaction id,
