@@ -231,6 +231,7 @@ fn decode_jpeg2000(bytes: &[u8], width: u32, height: u32) -> Result<Vec<u8>, Fin
     let settings = DecodeSettings {
         // A palette would map indices to other values: a finger image has none, and one is refused below.
         resolve_palette_indices: false,
+        // A truncated codestream is an error, not a blurrier print (JPEG 2000 is progressive); EOC is required.
         strict: true,
         target_resolution: None,
     };
@@ -499,6 +500,16 @@ mod tests {
                 }
                 let _ = decode(&record(5, 500, 96, 80, b));
             }
+        }
+        // A JP2 file whose codestream box claims more bytes than there are, or is missing.
+        let at = JP2.windows(4).position(|w| w == b"jp2c").unwrap() - 4;
+        let mut long = JP2.to_vec();
+        long[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        let mut renamed = JP2.to_vec();
+        renamed[at + 4..at + 8].copy_from_slice(b"xxxx");
+        for b in [long, renamed] {
+            let e = decode(&record(5, 500, 96, 80, b)).unwrap_err();
+            assert!(e.to_string().contains("boxes are broken"), "{e}");
         }
         // PNG bytes under the JPEG 2000 label, and garbage.
         let png = crate::capture::png_out::encode_grey(96, 80, 500, &fixture_pixels()).unwrap();
