@@ -999,7 +999,45 @@ fn png_pixels(path: &std::path::Path) -> Vec<u8> {
 }
 
 #[test]
-fn capture_slap_with_jpeg2000_records_writes_the_same_pngs_as_with_png_records() {
+fn capture_slap_with_the_simulators_jpeg2000_records_writes_the_same_pngs_as_with_png_records() {
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-OWNJ2K");
+    let capture = |out: &std::path::Path| {
+        run(&[
+            "capture",
+            "slap",
+            "--sbi",
+            &sim.port().to_string(),
+            "--slap",
+            "right",
+            "--device-ca",
+            &ca,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    // The default: JPEG 2000 lossless by the simulator's own encoder, as MOSIP registration devices send.
+    let j2k = dir.path().join("j2k");
+    let o = capture(&j2k);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    sim.knobs().png_images = true;
+    let png = dir.path().join("png");
+    let o = capture(&png);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let names = pngs_in(&png);
+    assert_eq!(names.len(), 4);
+    assert_eq!(pngs_in(&j2k), names);
+    for name in &names {
+        assert_eq!(png_facts(&png.join(name)), png_facts(&j2k.join(name)), "{name}");
+        assert!(
+            png_pixels(&png.join(name)) == png_pixels(&j2k.join(name)),
+            "{name}: the pixels differ"
+        );
+    }
+}
+
+#[test]
+fn capture_slap_with_openjpeg_jpeg2000_records_writes_the_same_pngs_as_with_png_records() {
     if !pillow_has_jpeg2000() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -1024,11 +1062,13 @@ fn capture_slap_with_jpeg2000_records_writes_the_same_pngs_as_with_png_records()
             "--json",
         ])
     };
+    sim.knobs().png_images = true;
     let png = dir.path().join("png");
     let o = capture(&png);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    sim.knobs().png_images = false;
 
-    // Raw codestreams and JP2 files in turn, as both appear in the wild.
+    // OpenJPEG's raw codestreams and JP2 files in turn, as both appear in the wild.
     let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = count.clone();
     sim.knobs().jpeg2000_encoder = Some(tamga_sim::sbi::Jpeg2000Encoder(std::sync::Arc::new(
