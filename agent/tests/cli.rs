@@ -929,7 +929,7 @@ fn capture_slap_below_the_policy_writes_the_files_and_exits_1() {
 }
 
 #[test]
-fn capture_slap_decodes_uncompressed_records_and_refuses_jpeg2000_with_3() {
+fn capture_slap_decodes_uncompressed_records_and_refuses_png_bytes_labelled_jpeg2000_with_3() {
     let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-CODEC");
     let capture = |out: &std::path::Path| {
         run(&[
@@ -959,8 +959,162 @@ fn capture_slap_decodes_uncompressed_records_and_refuses_jpeg2000_with_3() {
     let j2k = dir.path().join("j2k");
     let o = capture(&j2k);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // JPEG 2000 is decoded now: PNG bytes under its code are not a codestream.
     assert!(stderr(&o).contains("JPEG 2000"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("not yet supported"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not decode"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not yet supported"), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
     assert!(!j2k.exists());
+}
+
+/// OpenJPEG through Python's Pillow (its wheels carry OpenJPEG), as an encoder independent of the agent's decoder.
+const PILLOW_JPEG2000: &str = r#"
+import io, sys
+from PIL import Image
+w, h, kind = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+im = Image.frombytes("L", (w, h), sys.stdin.buffer.read())
+out = io.BytesIO()
+im.save(out, format="JPEG2000", irreversible=False, no_jp2=(kind == "j2k"))
+sys.stdout.buffer.write(out.getvalue())
+"#;
+
+fn pillow_has_jpeg2000() -> bool {
+    std::process::Command::new("python3")
+        .args([
+            "-c",
+            "from PIL import features; assert features.check('jpg_2000')",
+        ])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn png_pixels(path: &std::path::Path) -> Vec<u8> {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut r = dec.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let n = r.next_frame(&mut buf).unwrap().buffer_size();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn capture_slap_with_the_simulators_jpeg2000_records_writes_the_same_pngs_as_with_png_records() {
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-OWNJ2K");
+    let capture = |out: &std::path::Path| {
+        run(&[
+            "capture",
+            "slap",
+            "--sbi",
+            &sim.port().to_string(),
+            "--slap",
+            "right",
+            "--device-ca",
+            &ca,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    // The default: JPEG 2000 lossless by the simulator's own encoder, as MOSIP registration devices send.
+    let j2k = dir.path().join("j2k");
+    let o = capture(&j2k);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    sim.knobs().png_images = true;
+    let png = dir.path().join("png");
+    let o = capture(&png);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let names = pngs_in(&png);
+    assert_eq!(names.len(), 4);
+    assert_eq!(pngs_in(&j2k), names);
+    for name in &names {
+        assert_eq!(png_facts(&png.join(name)), png_facts(&j2k.join(name)), "{name}");
+        assert!(
+            png_pixels(&png.join(name)) == png_pixels(&j2k.join(name)),
+            "{name}: the pixels differ"
+        );
+    }
+}
+
+#[test]
+fn capture_slap_with_openjpeg_jpeg2000_records_writes_the_same_pngs_as_with_png_records() {
+    if !pillow_has_jpeg2000() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Pillow with JPEG 2000 (python3 -m pip install pillow)"
+        );
+        eprintln!("skipped: the independent JPEG 2000 encoder (python3 -m pip install pillow) is missing");
+        return;
+    }
+    let (sim, dir, ca) = sbi_sim(SLAP_PORTS, "TSIM-SLAP-J2K");
+    let capture = |out: &std::path::Path| {
+        run(&[
+            "capture",
+            "slap",
+            "--sbi",
+            &sim.port().to_string(),
+            "--slap",
+            "left",
+            "--device-ca",
+            &ca,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    sim.knobs().png_images = true;
+    let png = dir.path().join("png");
+    let o = capture(&png);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    sim.knobs().png_images = false;
+
+    // OpenJPEG's raw codestreams and JP2 files in turn, as both appear in the wild.
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    sim.knobs().jpeg2000_encoder = Some(tamga_sim::sbi::Jpeg2000Encoder(std::sync::Arc::new(
+        move |w: u32, h: u32, px: &[u8]| {
+            use std::io::Write as _;
+            let kind = if seen
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                .is_multiple_of(2)
+            {
+                "j2k"
+            } else {
+                "jp2"
+            };
+            let mut child = std::process::Command::new("python3")
+                .args(["-c", PILLOW_JPEG2000, &w.to_string(), &h.to_string(), kind])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| e.to_string())?;
+            child
+                .stdin
+                .take()
+                .ok_or("no stdin")?
+                .write_all(px)
+                .map_err(|e| e.to_string())?;
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            let magic_ok =
+                out.stdout.starts_with(&[0xff, 0x4f]) || out.stdout.starts_with(&[0, 0, 0, 0x0c, b'j', b'P']);
+            if !out.status.success() || !magic_ok {
+                return Err(format!("Pillow failed: {}", out.status));
+            }
+            Ok(out.stdout)
+        },
+    )));
+    let j2k = dir.path().join("j2k");
+    let o = capture(&j2k);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 4);
+    let names = pngs_in(&png);
+    assert_eq!(names.len(), 4);
+    assert_eq!(pngs_in(&j2k), names);
+    for name in &names {
+        assert_eq!(png_facts(&png.join(name)), png_facts(&j2k.join(name)), "{name}");
+        assert!(
+            png_pixels(&png.join(name)) == png_pixels(&j2k.join(name)),
+            "{name}: the pixels differ"
+        );
+    }
 }

@@ -403,10 +403,10 @@ impl Storage for Faulty {
         if self.faults.gated_station.lock().unwrap().as_deref() == Some(st) {
             self.faults.gate_entered.store(true, Ordering::SeqCst);
             let rx = self.faults.gate.lock().unwrap().take();
-            if let Some(rx) = rx {
-                if rx.recv_timeout(Duration::from_secs(10)).is_err() {
-                    self.faults.gate_timed_out.store(true, Ordering::SeqCst);
-                }
+            if let Some(rx) = rx
+                && rx.recv_timeout(Duration::from_secs(10)).is_err()
+            {
+                self.faults.gate_timed_out.store(true, Ordering::SeqCst);
             }
         }
         self.inner.put_bundle(st, b, jwe)

@@ -216,7 +216,7 @@ async fn good_442_capture_with_an_exception_verifies_and_chains_across_slaps() {
         assert_eq!(cap.device.certification, "L0");
         for f in &cap.fingers {
             assert!(f.record.starts_with(b"FIR\x00020\x00"));
-            assert_eq!(f.compression, 6, "PNG");
+            assert_eq!(f.compression, 5, "JPEG 2000 lossless");
             assert_eq!(f.device_quality, 81.0);
             assert_eq!(f.evidence.split('.').count(), 3);
         }

@@ -8,9 +8,11 @@
 //! - [`ptp_camera`]: a PTP still camera behind the driver's USB transport trait, serving real JPEGs.
 //! - [`passports`]: TD3 passports with real check digits (valid, expired, misprinted) for simulated applicants.
 //! - [`sbi`]: a MOSIP SBI device service (slap scanner) over loopback TCP, signing with a development PKI, with faults.
+//! - [`jpeg2000`]: the simulator's own small lossless JPEG 2000 encoder (8-bit grey, for SBI finger records).
 //! - [`fingerprint`]: synthetic fingerprint images (orientation field, Gabor-grown ridges, acquisition knobs).
 
 pub mod fingerprint;
+pub mod jpeg2000;
 pub mod mrz_reader;
 pub mod passports;
 pub mod ptp_camera;

@@ -311,7 +311,7 @@ impl Cam {
 
     fn queue_data(&mut self, code: u16, tid: u32, payload: &[u8]) {
         let bytes = data_container(code, tid, payload);
-        let zlp = bytes.len() % self.max_packet == 0;
+        let zlp = bytes.len().is_multiple_of(self.max_packet);
         self.bulk_in.push_back(Transfer { bytes, pos: 0, zlp });
     }
 

@@ -6,7 +6,9 @@
 //! encoders (never the driver's), and signs with a development device-provider PKI ([`DeviceProviderPki`]: an
 //! RSA-2048 CA and a device certificate without extensions, like the mock's). Slaps come from the synthetic prints
 //! of [`crate::fingerprint`], the same ten fingers for one applicant seed, each finger as an ISO/IEC 19794-4:2011
-//! record with a PNG image (compression code 6), 500 ppi.
+//! record, 500 ppi, whose image is JPEG 2000 lossless (compression code 5, as MOSIP registration devices send)
+//! by the simulator's own encoder ([`crate::jpeg2000`]); or, by knobs, PNG (6), raw pixels (0), PNG bytes under
+//! the JPEG 2000 code, or JPEG 2000 from an encoder the caller plugs in.
 //!
 //! Knobs ([`SbiKnobs`]) inject what real services and tampered ones do: busy, slow, low quality, a finger missing,
 //! a wrong finger position, a bad signature, an untrusted certificate, a broken hash chain, a wrong transaction id,
@@ -206,11 +208,30 @@ pub struct SbiKnobs {
     pub numbers_as_numbers: bool,
     /// Only the SBI 1.0 verbs (SBIDISC, SBIINFO): MOSIPDISC and MOSIPDINFO get `405 OK` with error 500.
     pub sbi_verbs_only: bool,
-    /// The records carry uncompressed 8-bit grey pixels (compression 0) instead of PNG.
+    /// The records carry uncompressed 8-bit grey pixels (compression 0) instead of JPEG 2000.
     pub uncompressed_images: bool,
-    /// The records say JPEG 2000 lossless (compression 5) but still hold the PNG bytes (the simulator has no JPEG
-    /// 2000 encoder): enough for a client that must refuse or decode that code.
+    /// The records carry PNG (compression 6) instead of JPEG 2000.
+    pub png_images: bool,
+    /// The records say JPEG 2000 lossless (compression 5) but still hold the PNG bytes: a client must refuse them
+    /// (they are not a JPEG 2000 codestream).
     pub jpeg2000_label: bool,
+    /// The records' JPEG 2000 (the default) comes from this encoder instead of the simulator's own (which uses
+    /// no wavelet decomposition and 64x64 tiles): Tamga's tests plug in OpenJPEG through Python's Pillow, to feed
+    /// the client codestreams as a real device's encoder writes them.
+    pub jpeg2000_encoder: Option<Jpeg2000Encoder>,
+}
+
+/// `(width, height, row-major 8-bit grey pixels) -> JPEG 2000 bytes` (J2K codestream or JP2 file), lossless.
+pub type Jpeg2000EncodeFn = dyn Fn(u32, u32, &[u8]) -> Result<Vec<u8>, String> + Send + Sync;
+
+/// A JPEG 2000 encoder the caller plugs into the simulator ([`SbiKnobs::jpeg2000_encoder`]).
+#[derive(Clone)]
+pub struct Jpeg2000Encoder(pub std::sync::Arc<Jpeg2000EncodeFn>);
+
+impl std::fmt::Debug for Jpeg2000Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Jpeg2000Encoder(..)")
+    }
 }
 
 /// How to start a service.
@@ -717,14 +738,16 @@ fn capture_items(
         } else {
             *position
         };
-        let compression = if k.uncompressed_images {
-            0
+        let image = if k.uncompressed_images {
+            RecordImage::Raw
+        } else if k.png_images {
+            RecordImage::Png
         } else if k.jpeg2000_label {
-            5
+            RecordImage::PngLabelledJpeg2000
         } else {
-            6
+            RecordImage::Jpeg2000(k.jpeg2000_encoder.as_ref())
         };
-        let record = finger_record(s, *position, recorded_position, k.low_quality, compression);
+        let record = finger_record(s, *position, recorded_position, k.low_quality, image);
         let quality = if k.low_quality { 22.0 } else { 81.0 };
         let (quality, requested_score) = if k.numbers_as_numbers {
             (json!(quality), json!(requested))
@@ -792,14 +815,46 @@ fn finger_pixels(s: &Shared, position: u8, low: bool) -> Vec<u8> {
         .clone()
 }
 
-/// The sim's own ISO/IEC 19794-4:2011 writer: one representation, one quality block, the image as PNG
-/// (compression 6, also under the JPEG 2000 label 5) or uncompressed (0).
-fn finger_record(s: &Shared, position: u8, recorded_position: u8, low: bool, compression: u8) -> Vec<u8> {
+/// What a record's image is.
+#[derive(Clone, Copy)]
+enum RecordImage<'a> {
+    Raw,
+    Png,
+    PngLabelledJpeg2000,
+    /// By the caller's encoder, else the simulator's own.
+    Jpeg2000(Option<&'a Jpeg2000Encoder>),
+}
+
+/// The sim's own ISO/IEC 19794-4:2011 writer: one representation, one quality block, the image as JPEG 2000
+/// lossless (compression 5), PNG (6, also under the JPEG 2000 code 5) or uncompressed (0).
+fn finger_record(
+    s: &Shared,
+    position: u8,
+    recorded_position: u8,
+    low: bool,
+    image: RecordImage<'_>,
+) -> Vec<u8> {
     let (w, h) = s.cfg.finger_size;
     let pixels = finger_pixels(s, position, low);
     let mut image_bytes = Vec::new();
-    if compression == 0 {
+    let compression = match image {
+        RecordImage::Raw => 0,
+        RecordImage::Png => 6,
+        RecordImage::PngLabelledJpeg2000 | RecordImage::Jpeg2000(_) => 5,
+    };
+    if let RecordImage::Raw = image {
         image_bytes.clone_from(&pixels);
+    } else if let RecordImage::Jpeg2000(encoder) = image {
+        let encoded = match encoder {
+            Some(enc) => (enc.0)(w, h, &pixels),
+            None => crate::jpeg2000::encode_grey_lossless(w, h, &pixels)
+                .ok_or_else(|| format!("cannot encode {w}x{h}")),
+        };
+        match encoded {
+            Ok(b) => image_bytes = b,
+            // An empty image: the client refuses the record, and the log says why.
+            Err(e) => tracing::warn!(error = %e, "the simulator's JPEG 2000 encoder failed"),
+        }
     } else {
         let mut enc = png::Encoder::new(&mut image_bytes, w, h);
         enc.set_color(png::ColorType::Grayscale);
@@ -836,7 +891,7 @@ fn finger_record(s: &Shared, position: u8, recorded_position: u8, low: bool, com
         rep.extend_from_slice(&500u16.to_be_bytes());
     }
     rep.push(8); // bit depth
-    rep.push(compression); // 6 PNG (the default), 0 uncompressed, 5 JPEG 2000 lossless
+    rep.push(compression); // 5 JPEG 2000 lossless (the default), 6 PNG, 0 uncompressed
     rep.push(0); // impression: live-scan plain
     rep.extend_from_slice(&u16::try_from(w).unwrap_or(0).to_be_bytes());
     rep.extend_from_slice(&u16::try_from(h).unwrap_or(0).to_be_bytes());

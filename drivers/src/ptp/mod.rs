@@ -148,7 +148,7 @@ impl<T: UsbTransport> PtpCamera<T> {
         if let Some(d) = data_out {
             let c = container::encode_data(operation, tid, d);
             self.t.bulk_out(&c, self.timeout)?;
-            if c.len() % mp == 0 {
+            if c.len().is_multiple_of(mp) {
                 self.t.bulk_out(&[], self.timeout)?;
             }
         }

@@ -147,10 +147,10 @@ pub(crate) async fn exchange(
         stream.write_all(&request_bytes(port, method, path, body)).await?;
         let (status, headers, mut body) = read_head(&mut stream).await?;
         let stated = content_length(&headers)?;
-        if let Some(n) = stated {
-            if n > MAX_BODY {
-                return Err(WireError::TooLarge(MAX_BODY));
-            }
+        if let Some(n) = stated
+            && n > MAX_BODY
+        {
+            return Err(WireError::TooLarge(MAX_BODY));
         }
         let want = stated.unwrap_or(MAX_BODY + 1);
         let mut chunk = vec![0u8; 64 * 1024];

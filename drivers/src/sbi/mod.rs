@@ -521,13 +521,12 @@ impl SbiClient {
                 let (devices, errors): (Vec<_>, Vec<_>) = entries
                     .into_iter()
                     .partition(|e| !(e.device_status.is_empty() && e.digital_id.is_empty()));
-                if devices.is_empty() {
-                    if let Some(err) = errors
+                if devices.is_empty()
+                    && let Some(err) = errors
                         .into_iter()
                         .find_map(|e| e.error.filter(|x| !x.is_success()))
-                    {
-                        return Err(SbiError::device(&err));
-                    }
+                {
+                    return Err(SbiError::device(&err));
                 }
                 return Ok(devices.into_iter().map(|e| discovered(port, e)).collect());
             }
